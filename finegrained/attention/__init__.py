@@ -1,0 +1,22 @@
+"""Attention algorithms behind one oracle protocol.
+
+An *oracle* is a callable ``oracle(Q, K, V, *, scale=None) -> LogArray`` returning (an approximation of)
+``D^{-1} exp(scale Q K^T) V`` in signed log space. :data:`ORACLES` maps the names accepted by
+``finegrained chain --oracle NAME`` to such callables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from instances.logspace import LogArray
+
+from .exact import exact
+from .lev import lev_oracle
+
+Oracle = Callable[..., LogArray]
+
+#: Oracles selectable by name on the command line and in :func:`finegrained.run_chain`.
+ORACLES: dict[str, Oracle] = {"exact": exact, "lev": lev_oracle}
+
+__all__ = ["ORACLES", "Oracle", "exact", "lev_oracle"]

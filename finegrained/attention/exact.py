@@ -1,0 +1,193 @@
+"""Exact softmax attention in log space, tiled over query blocks.
+
+This is a general attention solver: it knows nothing about the reductions that call it. It computes
+
+.. math::  T = D^{-1} A V, \\qquad A = \\exp(s\\, Q K^\\top), \\qquad D = \\operatorname{diag}(A \\mathbf 1),
+
+the quantity of Definition 1.2 (AAttC) of Alman & Song, exactly up to float64 rounding, and returns it as a
+signed log-space array, because entries of ``T`` can be far below the float64 range (``exp(-10**4)`` in the
+reduction of Lemma 4.7).
+
+Algorithm
+---------
+Write ``V = V^+ - V^-`` and ``W = [V^+ | V^- | 1]`` (non-negative). Keys are grouped by which columns of ``W``
+they support (the rows of ``V`` that are zero, positive, ... ), so that inside a group every numerator has a
+term at the group's maximum score. For each block of query rows and each group ``g``:
+
+1. ``S_g = s Q_b K_g^T`` (one float64 BLAS product for all groups) and the row maxima ``m_g``;
+2. ``E_g = exp(S_g - m_g)`` in place, and ``P_g = E_g W_g`` (a second, thin BLAS product) gives the numerators
+   and the row sums relative to ``exp(m_g)``;
+3. groups are combined by log-sum-exp.
+
+An entry of ``E_g`` below ``exp(CUT)`` may be subnormal or zero, so a numerator is known only to within
+``|g| exp(CUT) max W``. Numerators not at least ``2**60`` times that bound (possible only when ``V`` has entries
+of wildly different magnitudes) are recomputed exactly by a log-sum-exp over their column's support.
+
+Tiles are sized to stay in cache, so the elementwise passes cost little next to the score product.
+Memory is ``O((n_q + n_k) d + n_k d_v + block * n_k)``: the ``n_q x n_k`` matrix is never built.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from instances.errors import NumericalError, ParameterError
+from instances.logspace import LOG_HUGE, LogArray, log_add
+
+#: exp(CUT) is safely inside the normal float64 range (smallest normal is about exp(-708.4)).
+CUT = -700.0
+#: log(2**60): a numerator this many nats above its underflow bound is exact to float64 precision.
+_SAFE_NATS = 60 * float(np.log(2.0))
+#: Default size of the score tile of one query block; small enough to stay in cache.
+DEFAULT_TILE_BYTES = 2 * 2**20
+#: Minimum rows per block, so that the score product stays an efficient matrix-matrix product.
+MIN_BLOCK_ROWS = 32
+#: More distinct support patterns than this and the keys form a single group.
+MAX_GROUPS = 8
+
+
+def _as_matrix(name: str, x) -> np.ndarray:
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim != 2:
+        raise ParameterError(f"{name} must be a 2-D matrix, got an array of shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise NumericalError(f"{name} contains NaN or infinite entries")
+    return arr
+
+
+def check_attention_inputs(Q, K, V, scale: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Validate shapes and finiteness of an attention call and resolve the default ``scale = 1/d``.
+
+    Returns float64 versions of Q, K, V and the scale. Raises :class:`~instances.errors.ParameterError` on
+    inconsistent shapes and :class:`~instances.errors.NumericalError` on NaN/inf entries or if a score could
+    overflow float64.
+    """
+    Q, K, V = _as_matrix("Q", Q), _as_matrix("K", K), _as_matrix("V", V)
+    if Q.shape[1] != K.shape[1]:
+        raise ParameterError(f"Q has {Q.shape[1]} columns but K has {K.shape[1]}; they must share dimension d")
+    if V.shape[0] != K.shape[0]:
+        raise ParameterError(f"V has {V.shape[0]} rows but K has {K.shape[0]}; V needs one row per key")
+    if K.shape[0] == 0:
+        raise ParameterError("attention needs at least one key (K has 0 rows): the normaliser D would be 0")
+    d = Q.shape[1]
+    if scale is None:
+        scale = 1.0 / d if d > 0 else 1.0
+    scale = float(scale)
+    if not np.isfinite(scale):
+        raise ParameterError(f"scale must be finite, got {scale}")
+    # A bound on every |score|: if its log is below LOG_HUGE the product cannot overflow.
+    qmax = float(np.abs(Q).max(initial=0.0))
+    kmax = float(np.abs(K).max(initial=0.0))
+    if qmax > 0 and kmax > 0 and scale != 0:
+        log_bound = np.log(qmax) + np.log(kmax) + np.log(max(d, 1)) + np.log(abs(scale))
+        if log_bound > LOG_HUGE - 1:
+            raise NumericalError(
+                f"scores s*<q,k> may reach exp({log_bound:.1f}) and overflow float64; rescale the inputs"
+            )
+    return Q, K, V, scale
+
+
+def _key_groups(W: np.ndarray) -> tuple[np.ndarray, list[slice]]:
+    """A key permutation and contiguous slices grouping keys by the support pattern of their row of ``W``."""
+    pattern = np.packbits(W[:, :-1] > 0, axis=1)
+    _, labels = np.unique(pattern, axis=0, return_inverse=True)
+    labels = labels.ravel()
+    if labels.max(initial=0) + 1 > MAX_GROUPS:
+        return np.arange(W.shape[0]), [slice(0, W.shape[0])]
+    order = np.argsort(labels, kind="stable")
+    bounds = np.flatnonzero(np.diff(labels[order])) + 1
+    edges = [0, *bounds.tolist(), W.shape[0]]
+    return order, [slice(a, b) for a, b in zip(edges, edges[1:])]
+
+
+def exact(Q, K, V, *, scale: float | None = None, tile_bytes: int = DEFAULT_TILE_BYTES) -> LogArray:
+    """Exact attention ``D^{-1} exp(scale Q K^T) V`` returned in signed log space.
+
+    Parameters
+    ----------
+    Q : array_like, shape (n_q, d)
+    K : array_like, shape (n_k, d)
+    V : array_like, shape (n_k, d_v)
+    scale : float, optional
+        Multiplies every score; defaults to ``1/d`` as in Alman & Song (PyTorch's default is ``1/sqrt(d)``).
+    tile_bytes : int
+        Target size of one block's score tile; bounds the working memory of the call.
+
+    Returns
+    -------
+    LogArray, shape (n_q, d_v)
+        ``sign`` and ``log|.|`` of every output entry.
+
+    Examples
+    --------
+    >>> Q = np.array([[1.0, 0.0], [0.0, 1.0]]); K = Q.copy(); V = np.array([[1.0], [-1.0]])
+    >>> out = exact(Q, K, V, scale=1.0)
+    >>> np.round(out.to_float().ravel(), 6).tolist()  # (e - 1)/(e + 1) and its negative
+    [0.462117, -0.462117]
+    """
+    Q, K, V, scale = check_attention_inputs(Q, K, V, scale)
+    n_q, n_k, d_v = Q.shape[0], K.shape[0], V.shape[1]
+    c = 2 * d_v  # numerator columns; column c of W is the all-ones column for the row sums
+    W = np.concatenate([np.maximum(V, 0.0), np.maximum(-V, 0.0), np.ones((n_k, 1))], axis=1)
+    order, groups = _key_groups(W)
+    W = np.ascontiguousarray(W[order])
+    KT = np.ascontiguousarray(K[order].T)
+    Qs = Q * scale
+    with np.errstate(divide="ignore"):
+        log_wmax = [np.log(W[g].max(axis=0)) for g in groups]
+
+    log_num = np.empty((n_q, c))
+    log_den = np.empty(n_q)
+    rows = int(min(max(n_q, 1), max(MIN_BLOCK_ROWS, tile_bytes // (8 * n_k))))
+    S = np.empty((rows, n_k))
+    for start in range(0, n_q, rows):
+        stop = min(n_q, start + rows)
+        blk = S[: stop - start]
+        np.matmul(Qs[start:stop], KT, out=blk)
+        parts_num, parts_den = [], []
+        for g, lw in zip(groups, log_wmax):
+            sg = blk[:, g]
+            m = sg.max(axis=1)
+            np.subtract(sg, m[:, None], out=sg)
+            with np.errstate(under="ignore"):
+                np.exp(sg, out=sg)
+            P = sg @ W[g]
+            with np.errstate(divide="ignore"):
+                lp = np.log(P)
+            # Terms below exp(CUT) may have underflowed: flag numerators they could have changed.
+            unsafe = lp[:, :c] < CUT + np.log(g.stop - g.start) + lw[:c] + _SAFE_NATS
+            if unsafe.any():
+                _recompute(lp, unsafe, Qs[start:stop], KT[:, g], W[g], m)
+            parts_num.append(lp[:, :c] + m[:, None])
+            parts_den.append(lp[:, c] + m)
+        log_num[start:stop] = _lse_stack(parts_num)
+        log_den[start:stop] = _lse_stack(parts_den)
+
+    pos = LogArray(np.where(np.isneginf(log_num[:, :d_v]), 0, 1), log_num[:, :d_v])
+    neg = LogArray(np.where(np.isneginf(log_num[:, d_v:]), 0, -1), log_num[:, d_v:])
+    out = log_add(pos, neg)
+    return LogArray(out.sign, np.where(out.sign == 0, -np.inf, out.log_abs - log_den[:, None]))
+
+
+def _recompute(lp: np.ndarray, unsafe: np.ndarray, Qs: np.ndarray, KT: np.ndarray, W: np.ndarray, m: np.ndarray):
+    """Exact log-sum-exp for the flagged (row, column) numerators of one group, relative to the row maxima."""
+    for col in np.flatnonzero(unsafe.any(axis=0)):
+        support = np.flatnonzero(W[:, col] > 0)
+        if support.size == 0:
+            continue  # an all-zero column: -inf is exact
+        r = np.flatnonzero(unsafe[:, col])
+        with np.errstate(divide="ignore"):
+            t = Qs[r] @ KT[:, support] - m[r, None] + np.log(W[support, col])
+        tm = t.max(axis=1)
+        lp[r, col] = tm + np.log(np.exp(t - tm[:, None]).sum(axis=1))
+
+
+def _lse_stack(parts: list[np.ndarray]) -> np.ndarray:
+    """Elementwise log-sum-exp of same-shaped arrays (``-inf`` entries allowed)."""
+    if len(parts) == 1:
+        return parts[0]
+    stacked = np.stack(parts)
+    top = stacked.max(axis=0)
+    safe = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore", under="ignore"):
+        return np.log(np.exp(stacked - safe).sum(axis=0)) + safe

@@ -1,0 +1,44 @@
+"""Exception types shared by every layer of the toolkit.
+
+All errors the toolkit raises on purpose derive from :class:`FinegrainedError`, so the command line can turn
+them into one clear line on stderr instead of a traceback.
+"""
+
+from __future__ import annotations
+
+
+class FinegrainedError(Exception):
+    """Base class of every error raised on purpose by the toolkit."""
+
+
+class DimacsError(FinegrainedError, ValueError):
+    """A DIMACS CNF file is malformed.
+
+    Parameters
+    ----------
+    source : str
+        The file name (or ``"<string>"``) the text came from.
+    line : int or None
+        1-based line number of the offending line, or None when the problem is global (e.g. a missing file).
+    message : str
+        What was expected and what was found.
+    """
+
+    def __init__(self, source: str, line: int | None, message: str) -> None:
+        self.source = source
+        self.line = line
+        self.message = message
+        where = f"{source}:{line}" if line is not None else source
+        super().__init__(f"{where}: {message}")
+
+
+class ParameterError(FinegrainedError, ValueError):
+    """Parameters are inconsistent with each other or with the instance."""
+
+
+class ResourceLimitError(FinegrainedError, MemoryError):
+    """An instance would need more memory than the configured limit allows."""
+
+
+class NumericalError(FinegrainedError, FloatingPointError):
+    """A floating-point overflow, underflow or NaN was detected where it would corrupt a result."""

@@ -1,0 +1,86 @@
+"""Orthogonal Vectors -> Hamming Gap-ANN with balanced vectors.
+
+Coordinate gadget (research notes §2, checked here by enumeration): map a coordinate ``x`` of an A-vector to
+``f(x) = (1-x, x, 0)`` and a coordinate ``y`` of a B-vector to ``g(y) = (1, 1-y, y)``. The four cases give
+``Ham(f(x), g(y)) = 1 + 2xy``, so over ``m`` coordinates ``Ham(f(a), g(b)) = m + 2<a, b>``: orthogonal pairs
+are at distance exactly ``m`` and all others at ``>= m + 2``. Balancing (Remark 4.4, ``v -> [v, 1-v]``) makes
+every vector have weight ``3m`` in dimension ``d = 6m`` and doubles every distance: ``2m`` versus ``>= 2m + 4``.
+
+The Gap-ANN parameters are ``t = 2m + 1`` and ``(1 + eps) t = 2m + 4``, i.e. ``eps = 3 / (2m + 1)``: an
+orthogonal pair is at distance ``2m < t`` (Case 1) and a row without one has every distance ``>= (1+eps) t``
+(Case 2). Every row satisfies the promise. The gap ``1 + Theta(1/m)`` is not constant; a constant gap needs
+Rubinstein's distributed-PCP reduction (STOC 2018), which this toolkit does not implement.
+
+An OV instance of dimension ``m = 0`` (a formula without clauses) is padded with one all-zero coordinate, which
+changes no inner product.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from instances.errors import FinegrainedError
+from instances.gap_ann import GapANNInstance, balance
+from instances.ov import OVInstance
+from instances.solutions import GapANNAnswer, OrthogonalPair
+
+from .base import Reduction
+
+
+class CertificateError(FinegrainedError):
+    """A backward map could not build a certificate: the target solution it was given is wrong."""
+
+
+def gadget_parameters(m: int) -> tuple[int, float, float]:
+    """``(d, t, eps)`` of the Gap-ANN instance built from OV of dimension ``m`` (after padding ``m >= 1``)."""
+    m = max(m, 1)
+    return 6 * m, 2.0 * m + 1.0, 3.0 / (2.0 * m + 1.0)
+
+
+class OVToGapANN(Reduction):
+    """OV -> Gap-ANN via the ``1 + 2xy`` coordinate gadget and Remark 4.4 balancing.
+
+    Examples
+    --------
+    >>> ov = OVInstance([[1, 0], [1, 1]], [[0, 1], [1, 0]])
+    >>> g = OVToGapANN().forward(ov)
+    >>> g.dim, g.t, round(g.eps, 4), g.is_balanced()
+    (12, 5.0, 0.6, True)
+    >>> g.min_distances().tolist()   # row 0 is orthogonal to b_0: distance 2m = 4; row 1 is not: >= 2m + 4
+    [4.0, 8.0]
+    """
+
+    source = "OV"
+    target = "Gap-ANN"
+    lemma = "coordinate gadget 1 + 2xy (research notes §2) + Remark 4.4"
+    blowup = "same n_a, n_b; dimension d = 6m; t = 2m + 1; eps = 3/(2m + 1)"
+
+    def forward(self, instance: OVInstance) -> GapANNInstance:
+        A, B = instance.A, instance.B
+        if instance.dim == 0:
+            A = np.zeros((instance.n_a, 1), dtype=np.uint8)
+            B = np.zeros((instance.n_b, 1), dtype=np.uint8)
+        fa = np.stack([1 - A, A, np.zeros_like(A)], axis=2).reshape(A.shape[0], -1)
+        gb = np.stack([np.ones_like(B), 1 - B, B], axis=2).reshape(B.shape[0], -1)
+        _, t, eps = gadget_parameters(instance.dim)
+        return GapANNInstance(balance(fa), balance(gb), t=t, eps=eps)
+
+    def backward(self, instance: OVInstance, target_solution: GapANNAnswer) -> OrthogonalPair | None:
+        """An orthogonal pair from the first YES row, found by a linear scan of B; None if no row says YES.
+
+        Raises
+        ------
+        CertificateError
+            If rows answered YES have no orthogonal partner, i.e. the Gap-ANN answer was wrong.
+        """
+        yes = np.flatnonzero(target_solution.yes)
+        for i in yes:
+            j = instance.partner_of(int(i))
+            if j is not None:
+                return OrthogonalPair(int(i), j)
+        if yes.size:
+            raise CertificateError(
+                f"the Gap-ANN answer marks {yes.size} row(s) (first: {int(yes[0])}) as having a near neighbour, "
+                "but none of them has an orthogonal partner: the answer it was given is wrong"
+            )
+        return None

@@ -1,0 +1,86 @@
+"""The exact oracle against a dense reference, at ordinary and extreme score ranges, with bounded memory."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from finegrained.attention import ORACLES, exact
+from instances.aattc import AAttCInstance
+from instances.errors import NumericalError, ParameterError
+
+
+def dense(Q, K, V, scale):
+    return AAttCInstance(Q, K, V, B=np.inf, log_eps_a=0.0, scale=scale).brute_force_solve()
+
+
+def assert_close(out, ref, tol=1e-9):
+    assert np.array_equal(out.sign, ref.sign)
+    nz = ref.sign != 0
+    assert np.allclose(out.log_abs[nz], ref.log_abs[nz], rtol=0, atol=tol)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 9), st.integers(1, 9), st.integers(0, 5), st.integers(0, 3),
+       st.sampled_from([0.1, 1.0, 30.0, 3000.0]), st.integers(0, 2**32 - 1), st.sampled_from([8, 200, 10**6]))
+def test_matches_dense_reference(n_q, n_k, d, d_v, spread, seed, tile):
+    rng = np.random.default_rng(seed)
+    Q, K = rng.normal(size=(n_q, d)) * spread, rng.normal(size=(n_k, d))
+    V = rng.normal(size=(n_k, d_v)) * (rng.random((n_k, d_v)) < 0.6)
+    out = exact(Q, K, V, scale=1.0, tile_bytes=tile)
+    assert out.shape == (n_q, d_v)
+    assert_close(out, dense(Q, K, V, 1.0), tol=1e-9 * max(1.0, spread))
+
+
+def test_outputs_far_below_float_range():
+    # scores differ by 1e4 between two keys: the light key's weight is exp(-1e4)
+    Q = np.array([[1.0]])
+    K = np.array([[1e4], [0.0]])
+    V = np.array([[0.0], [1.0]])
+    out = exact(Q, K, V, scale=1.0)
+    assert out.sign[0, 0] == 1 and np.isclose(out.log_abs[0, 0], -1e4)
+    with pytest.raises(NumericalError):
+        out.to_float()
+
+
+def test_wildly_different_value_magnitudes_use_the_exact_fallback():
+    rng = np.random.default_rng(5)
+    Q, K = rng.normal(size=(40, 3)) * 300, rng.normal(size=(30, 3))
+    V = np.where(rng.random((30, 2)) < 0.5, 1e-250, 1.0) * rng.normal(size=(30, 2))
+    assert_close(exact(Q, K, V, scale=1.0, tile_bytes=64), dense(Q, K, V, 1.0), tol=1e-7)
+
+
+def test_default_scale_is_one_over_d():
+    rng = np.random.default_rng(2)
+    Q, K, V = rng.normal(size=(4, 6)), rng.normal(size=(5, 6)), rng.normal(size=(5, 2))
+    assert_close(exact(Q, K, V), dense(Q, K, V, 1 / 6))
+
+
+def test_errors():
+    Q = np.ones((2, 3))
+    with pytest.raises(ParameterError, match="share dimension"):
+        exact(Q, np.ones((2, 4)), np.ones((2, 1)))
+    with pytest.raises(ParameterError, match="one row per key"):
+        exact(Q, np.ones((2, 3)), np.ones((3, 1)))
+    with pytest.raises(ParameterError, match="at least one key"):
+        exact(Q, np.ones((0, 3)), np.ones((0, 1)))
+    with pytest.raises(NumericalError, match="NaN or infinite"):
+        exact(Q * np.nan, np.ones((2, 3)), np.ones((2, 1)))
+    with pytest.raises(NumericalError, match="overflow"):
+        exact(Q * 1e200, np.ones((2, 3)) * 1e200, np.ones((2, 1)))
+    assert ORACLES["exact"] is exact
+
+
+def test_memory_stays_below_the_score_matrix():
+    n, d = 3000, 8
+    rng = np.random.default_rng(0)
+    Q, K, V = rng.normal(size=(n, d)), rng.normal(size=(n, d)), rng.normal(size=(n, 1))
+    tracemalloc.start()
+    exact(Q, K, V)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < n * n * 8 / 4  # the n x n score matrix would be 72 MB

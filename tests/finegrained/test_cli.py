@@ -1,0 +1,73 @@
+"""The command line: the default run, JSON output, and one clear stderr line for every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from finegrained.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_default_chain_runs_shipped_example(capsys):
+    code, out, err = run(capsys, "chain")
+    assert code == 0 and err == ""
+    assert "random3sat-n20.cnf" in out and "SATISFIABLE" in out and "satisfies every clause" in out
+    for word in ("beta =", "log tau", "log t~", "log eps_a", "n_q = 2048"):
+        assert word in out
+
+
+def test_json_schema(capsys):
+    code, out, _ = run(capsys, "chain", "--example", "php-3-2", "--params", "paper", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["satisfiable"] is False and data["assignment"] is None and data["verified"]
+    assert data["input"]["num_vars"] == 6 and data["params"] == "paper"
+    assert data["parameters"]["beta"] > 100
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("p cnf 2 1\n1 3 0\n", "bad.cnf:2: literal 3 is out of range"),
+        ("p cnf two 1\n1 0\n", "bad.cnf:1: expected integers in header"),
+        ("p cnf 2 1\n1 x 0\n", "bad.cnf:2: expected an integer literal, found 'x'"),
+    ],
+)
+def test_malformed_dimacs_gives_one_line(capsys, tmp_path, content, expected):
+    f = tmp_path / "bad.cnf"
+    f.write_text(content)
+    code, out, err = run(capsys, "chain", str(f))
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and expected in err and err.startswith("finegrained: error: ")
+
+
+def test_missing_file_unknown_oracle_and_memory_limit(capsys, tmp_path):
+    code, _, err = run(capsys, "chain", str(tmp_path / "none.cnf"))
+    assert code == 2 and "none.cnf: no such file" in err
+    code, _, err = run(capsys, "chain", "--oracle", "magic")
+    assert code == 2 and "unknown oracle 'magic'; available:" in err
+    code, _, err = run(capsys, "chain", "--max-memory", "1M")
+    assert code == 2 and "would need about" in err and "--max-memory" in err and err.count("\n") == 1
+
+
+def test_argument_errors_are_one_line(capsys):
+    code, _, err = run(capsys, "chain", "--max-memory", "lots")
+    assert code == 2 and err.count("\n") == 1 and "cannot read memory size 'lots'" in err
+    code, _, err = run(capsys, "chain", "--params", "loose")
+    assert code == 2 and err.count("\n") == 1 and "invalid choice" in err
+
+
+def test_console_script_has_no_traceback(tmp_path):
+    f = tmp_path / "bad.cnf"
+    f.write_text("p cnf 1 1\n1 2 0\n")
+    proc = subprocess.run([sys.executable, "-m", "finegrained.cli", "chain", str(f)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "bad.cnf:2:" in proc.stderr

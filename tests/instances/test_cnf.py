@@ -1,0 +1,93 @@
+"""DIMACS parsing (strict, with file/line errors), writing through pysat, semantics and brute force."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from instances.cnf import CNFFormula, parse_dimacs
+from instances.errors import DimacsError, ParameterError
+
+
+def test_roundtrip_through_pysat(tmp_path):
+    f = CNFFormula([[1, -2], [], [2, 2, -2], [3]], num_vars=5)
+    path = tmp_path / "f.cnf"
+    f.write(path)
+    g = CNFFormula.read(path)
+    assert g.num_vars == 5 and g.clauses == f.clauses
+
+
+def test_comments_multiline_clauses_and_percent_marker():
+    text = "c hello\np cnf 3 2\n1 -2\n c mid\n 3 0 -1\n0\n%\n0\n"
+    assert parse_dimacs(text) == (3, [[1, -2, 3], [-1]])
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ("p cnf 3\n1 0\n", 1, "expected header 'p cnf NVARS NCLAUSES'"),
+        ("p dnf 3 1\n1 0\n", 1, "expected header"),
+        ("p cnf x 1\n1 0\n", 1, "expected integers in header"),
+        ("p cnf -1 1\n1 0\n", 1, "non-negative"),
+        ("p cnf 2 1\n1 3 0\n", 2, "literal 3 is out of range: the header declares 2 variables"),
+        ("p cnf 2 1\n1 -5 0\n", 2, "literal -5 is out of range"),
+        ("p cnf 2 1\n1 a 0\n", 2, "expected an integer literal, found 'a'"),
+        ("p cnf 2 1\n1.5 0\n", 2, "expected an integer literal, found '1.5'"),
+        ("1 2 0\np cnf 2 1\n", 1, "before the first clause"),
+        ("p cnf 2 2\n1 2 0\n", 1, "header declares 2 clauses but the file contains 1"),
+        ("p cnf 2 1\n1 2 0\np cnf 2 1\n", 3, "second 'p' header"),
+        ("p cnf 2 1\n1 2\n", 2, "not terminated by 0"),
+    ],
+)
+def test_malformed_dimacs_names_file_and_line(text, line, fragment):
+    with pytest.raises(DimacsError) as info:
+        parse_dimacs(text, "bad.cnf")
+    assert info.value.line == line
+    assert str(info.value).startswith(f"bad.cnf:{line}: ")
+    assert fragment in str(info.value)
+
+
+def test_missing_header_and_missing_file(tmp_path):
+    with pytest.raises(DimacsError, match="no 'p cnf NVARS NCLAUSES' header"):
+        parse_dimacs("c only a comment\n", "x.cnf")
+    with pytest.raises(DimacsError, match="no such file"):
+        CNFFormula.read(tmp_path / "nope.cnf")
+    with pytest.raises(DimacsError, match="is a directory"):
+        CNFFormula.read(tmp_path)
+    binary = tmp_path / "bin.cnf"
+    binary.write_bytes(b"\xff\xfe\x00p cnf")
+    with pytest.raises(DimacsError, match="not a text file"):
+        CNFFormula.read(binary)
+
+
+def test_constructor_checks():
+    with pytest.raises(ParameterError, match="literal 0"):
+        CNFFormula([[1, 0]])
+    with pytest.raises(ParameterError, match="variable 4 occurs"):
+        CNFFormula([[4]], num_vars=2)
+
+
+def test_assignment_checks():
+    f = CNFFormula([[1, 2]], num_vars=2)
+    with pytest.raises(ParameterError, match="unset"):
+        f.is_satisfied_by([1])
+    with pytest.raises(ParameterError, match="both true and false"):
+        f.is_satisfied_by([1, -1, 2])
+    with pytest.raises(ParameterError, match="out of range"):
+        f.is_satisfied_by([1, 3])
+
+
+clause = st.lists(st.integers(1, 6).flatmap(lambda v: st.sampled_from([v, -v])), max_size=4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(clause, max_size=12))
+def test_brute_force_agrees_with_pysat(clauses):
+    f = CNFFormula(clauses, num_vars=6)
+    bf = f.brute_force_solve()
+    cdcl = f.solve_cdcl()
+    assert (bf is None) == (cdcl is None)
+    for a in (bf, cdcl):
+        if a is not None:
+            assert f.is_satisfied_by(a)

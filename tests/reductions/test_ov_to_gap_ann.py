@@ -1,0 +1,63 @@
+"""OV -> Gap-ANN: the 1 + 2xy gadget, balance, the promise, and Karp-style round trips."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from instances.gap_ann import OUTSIDE_PROMISE, YES
+from instances.ov import OVInstance
+from instances.solutions import GapANNAnswer
+from reductions.ov_to_gap_ann import CertificateError, OVToGapANN, gadget_parameters
+
+
+def test_gadget_distance_is_one_plus_two_xy():
+    for x, y in itertools.product((0, 1), repeat=2):
+        ov = OVInstance([[x]], [[y]])
+        g = OVToGapANN().forward(ov)
+        # after balancing every distance doubles: 2 (1 + 2xy)
+        assert g.min_distances()[0] == 2 * (1 + 2 * x * y)
+
+
+@st.composite
+def ov_instances(draw):
+    m = draw(st.integers(0, 6))
+    A = draw(arrays(np.uint8, (draw(st.integers(1, 6)), m), elements=st.integers(0, 1)))
+    B = draw(arrays(np.uint8, (draw(st.integers(1, 6)), m), elements=st.integers(0, 1)))
+    return OVInstance(A, B)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ov_instances())
+def test_karp_property(ov):
+    r = OVToGapANN()
+    g = r.forward(ov)
+    assert g.is_balanced()
+    assert g.dim == 6 * max(ov.dim, 1)
+    status = g.row_status()
+    assert not (status == OUTSIDE_PROMISE).any()
+    # row i is YES exactly when a_i has an orthogonal partner
+    for i in range(ov.n_a):
+        assert (status[i] == YES) == (ov.partner_of(i) is not None)
+    pair = r.backward(ov, g.brute_force_solve())
+    assert (pair is None) == (ov.brute_force_solve() is None)
+    if pair is not None:
+        assert ov.is_orthogonal(pair)
+
+
+def test_parameters_and_zero_dimension():
+    assert gadget_parameters(5) == (30, 11.0, 3 / 11)
+    g = OVToGapANN().forward(OVInstance(np.zeros((2, 0)), np.zeros((3, 0))))
+    assert g.dim == 6 and (g.row_status() == YES).all()
+
+
+def test_wrong_answer_is_detected():
+    ov = OVInstance([[1, 1]], [[1, 0]])
+    with pytest.raises(CertificateError, match="no orthogonal partner|none of them"):
+        OVToGapANN().backward(ov, GapANNAnswer([True]))
+    assert OVToGapANN().backward(ov, GapANNAnswer([False])) is None
