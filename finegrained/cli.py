@@ -7,6 +7,7 @@ status 2; there are no tracebacks for bad input.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Sequence
@@ -64,6 +65,11 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+#: Further subcommands: name -> module with ``HELP: str``, ``add_arguments(parser)`` and ``run(args) -> int``
+#: (exit status). Errors derived from FinegrainedError raised by ``run`` become one line on stderr.
+COMMANDS: dict[str, str] = {}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="finegrained",
@@ -73,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_chain(sub)
     _add_bench(sub)
+    for name, module in COMMANDS.items():
+        mod = importlib.import_module(module)
+        cp = sub.add_parser(name, help=mod.HELP, description=(mod.__doc__ or mod.HELP).strip())
+        mod.add_arguments(cp)
     return parser
 
 
@@ -156,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "bench":
             bench_pkg.load(args.bench).run(args)
             return 0
+        if args.command in COMMANDS:
+            return int(importlib.import_module(COMMANDS[args.command]).run(args))
     except FinegrainedError as exc:
         print(f"finegrained: error: {exc}", file=sys.stderr)
         return 2
