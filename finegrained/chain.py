@@ -142,6 +142,10 @@ def run_chain(
     False
     """
     name, solve = resolve_oracle(oracle)
+    if params == "paper" and safety is not None:
+        raise ParameterError(
+            "a safety factor applies to the tight parameters only; the paper mode fixes beta by Eq. (9)"
+        )
     check_memory(chain_memory_bytes(cnf.num_vars, cnf.num_clauses), max_memory,
                  f"the chain on {cnf.num_vars} variables and {cnf.num_clauses} clauses")
     chain = path("k-SAT", "AAttC", mode=params, safety=safety)

@@ -67,7 +67,10 @@ class _Parser(argparse.ArgumentParser):
 
 #: Further subcommands: name -> module with ``HELP: str``, ``add_arguments(parser)`` and ``run(args) -> int``
 #: (exit status). Errors derived from FinegrainedError raised by ``run`` become one line on stderr.
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "graph": "finegrained.commands.graph",
+    "explain": "finegrained.commands.explain",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

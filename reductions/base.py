@@ -28,12 +28,15 @@ class Reduction(ABC):
         The statement it implements.
     blowup : str
         How the target size depends on the source size.
+    derived : str
+        The parameters the reduction derives, with their formulas.
     """
 
     source: str = ""
     target: str = ""
     lemma: str = ""
     blowup: str = ""
+    derived: str = ""
 
     @property
     def name(self) -> str:

@@ -246,6 +246,10 @@ class GapANNToAAttC(Reduction):
     target = "AAttC"
     lemma = "Alman & Song, Lemma 4.7 (corrected, docs/errata.md)"
     blowup = "n_q = n_a + n, n_k = 2n, d~ = 2d, d_v = 1, B = sqrt(beta)"
+    derived = (
+        "beta (tight: 1.25 * 4d ln(6n)/(eps t); paper: 40 d ln n/(eps t)), tau = e^(beta/2), "
+        "t~ = e^(beta/4 (1 - t/d))/(6 n tau), eps_a (tight: t~; paper: n^-C_a), decide u_i >= 2 t~"
+    )
 
     def __init__(
         self, mode: str = "tight", safety: float = DEFAULT_SAFETY, beta: float | None = None, check: bool = True

@@ -53,7 +53,8 @@ class OVToGapANN(Reduction):
     source = "OV"
     target = "Gap-ANN"
     lemma = "coordinate gadget 1 + 2xy (research notes §2) + Remark 4.4"
-    blowup = "same n_a, n_b; dimension d = 6m; t = 2m + 1; eps = 3/(2m + 1)"
+    blowup = "same n_a, n_b; dimension d = 6m"
+    derived = "t = 2m + 1, eps = 3/(2m + 1): orthogonal pairs at distance 2m, all others at >= 2m + 4"
 
     def forward(self, instance: OVInstance) -> GapANNInstance:
         A, B = instance.A, instance.B

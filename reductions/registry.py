@@ -42,7 +42,7 @@ def reduction_graph() -> nx.DiGraph:
         g.add_node(name, definition=text)
     for (u, v), factory in FACTORIES.items():
         r = factory()
-        g.add_edge(u, v, factory=factory, lemma=r.lemma, blowup=r.blowup)
+        g.add_edge(u, v, factory=factory, lemma=r.lemma, blowup=r.blowup, derived=r.derived)
     return g
 
 

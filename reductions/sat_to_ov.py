@@ -70,6 +70,7 @@ class SatToOV(Reduction):
     target = "OV"
     lemma = "Williams (2005), split and list"
     blowup = "n_a = 2^ceil(N/2), n_b = 2^floor(N/2) vectors of dimension m (number of clauses)"
+    derived = "halves L = variables 1..ceil(N/2), R = the rest"
 
     def forward(self, instance: CNFFormula) -> OVInstance:
         left, right = split_variables(instance.num_vars)

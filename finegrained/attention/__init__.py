@@ -13,10 +13,17 @@ from instances.logspace import LogArray
 
 from .exact import exact
 from .lev import lev_oracle
+from .poly import poly_oracle
+from .random_features import random_features_oracle
 
 Oracle = Callable[..., LogArray]
 
 #: Oracles selectable by name on the command line and in :func:`finegrained.run_chain`.
-ORACLES: dict[str, Oracle] = {"exact": exact, "lev": lev_oracle}
+ORACLES: dict[str, Oracle] = {
+    "exact": exact,
+    "lev": lev_oracle,
+    "poly": poly_oracle,
+    "random_features": random_features_oracle,
+}
 
-__all__ = ["ORACLES", "Oracle", "exact", "lev_oracle"]
+__all__ = ["ORACLES", "Oracle", "exact", "lev_oracle", "poly_oracle", "random_features_oracle"]

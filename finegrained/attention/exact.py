@@ -29,6 +29,9 @@ Memory is ``O((n_q + n_k) d + n_k d_v + block * n_k)``: the ``n_q x n_k`` matrix
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from instances.errors import NumericalError, ParameterError
@@ -38,8 +41,8 @@ from instances.logspace import LOG_HUGE, LogArray, log_add
 CUT = -700.0
 #: log(2**60): a numerator this many nats above its underflow bound is exact to float64 precision.
 _SAFE_NATS = 60 * float(np.log(2.0))
-#: Default size of the score tile of one query block; small enough to stay in cache.
-DEFAULT_TILE_BYTES = 2 * 2**20
+#: Default size of the score tile of one query block (one per worker thread).
+DEFAULT_TILE_BYTES = 16 * 2**20
 #: Minimum rows per block, so that the score product stays an efficient matrix-matrix product.
 MIN_BLOCK_ROWS = 32
 #: More distinct support patterns than this and the keys form a single group.
@@ -139,10 +142,14 @@ def exact(Q, K, V, *, scale: float | None = None, tile_bytes: int = DEFAULT_TILE
     log_num = np.empty((n_q, c))
     log_den = np.empty(n_q)
     rows = int(min(max(n_q, 1), max(MIN_BLOCK_ROWS, tile_bytes // (8 * n_k))))
-    S = np.empty((rows, n_k))
-    for start in range(0, n_q, rows):
+    starts = list(range(0, n_q, rows))
+    workers = min(_threads(), len(starts))
+    scratch = [np.empty((rows, n_k)) for _ in range(workers)]
+
+    def block(job: int) -> None:
+        start, buf = starts[job], scratch[job % workers]
         stop = min(n_q, start + rows)
-        blk = S[: stop - start]
+        blk = buf[: stop - start]
         np.matmul(Qs[start:stop], KT, out=blk)
         parts_num, parts_den = [], []
         for g, lw in zip(groups, log_wmax):
@@ -163,10 +170,25 @@ def exact(Q, K, V, *, scale: float | None = None, tile_bytes: int = DEFAULT_TILE
         log_num[start:stop] = _lse_stack(parts_num)
         log_den[start:stop] = _lse_stack(parts_den)
 
+    if workers <= 1:
+        for job in range(len(starts)):
+            block(job)
+    else:
+        # Blocks j and j + workers share a scratch tile, so each worker takes every workers-th block.
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(lambda w: [block(j) for j in range(w, len(starts), workers)], range(workers)))
+
     pos = LogArray(np.where(np.isneginf(log_num[:, :d_v]), 0, 1), log_num[:, :d_v])
     neg = LogArray(np.where(np.isneginf(log_num[:, d_v:]), 0, -1), log_num[:, d_v:])
     out = log_add(pos, neg)
     return LogArray(out.sign, np.where(out.sign == 0, -np.inf, out.log_abs - log_den[:, None]))
+
+
+def _threads() -> int:
+    """Worker threads for query blocks: numpy's ufuncs and BLAS release the GIL, so elementwise work on one
+    block overlaps the score product of another."""
+    env = os.environ.get("FINEGRAINED_THREADS")
+    return max(1, int(env)) if env and env.isdigit() else min(2, os.cpu_count() or 1)
 
 
 def _recompute(lp: np.ndarray, unsafe: np.ndarray, Qs: np.ndarray, KT: np.ndarray, W: np.ndarray, m: np.ndarray):

@@ -19,6 +19,7 @@ from types import ModuleType
 BENCHES: dict[str, str] = {
     "chain": "finegrained.bench.chain",
     "lev": "finegrained.bench.lev",
+    "poly": "finegrained.bench.poly",
 }
 
 

@@ -65,6 +65,15 @@ def test_argument_errors_are_one_line(capsys):
     assert code == 2 and err.count("\n") == 1 and "invalid choice" in err
 
 
+def test_inconsistent_parameters(capsys):
+    code, _, err = run(capsys, "chain", "--safety", "0.5")
+    assert code == 2 and "safety factor must be a finite number >= 1" in err and err.count("\n") == 1
+    code, _, err = run(capsys, "chain", "--params", "paper", "--safety", "2")
+    assert code == 2 and "tight parameters only" in err
+    code, _, err = run(capsys, "chain", "x.cnf", "--example", "tiny4")
+    assert code == 2 and "either a FILE or --example" in err
+
+
 def test_console_script_has_no_traceback(tmp_path):
     f = tmp_path / "bad.cnf"
     f.write_text("p cnf 1 1\n1 2 0\n")

@@ -80,7 +80,7 @@ def test_memory_stays_below_the_score_matrix():
     rng = np.random.default_rng(0)
     Q, K, V = rng.normal(size=(n, d)), rng.normal(size=(n, d)), rng.normal(size=(n, 1))
     tracemalloc.start()
-    exact(Q, K, V)
+    exact(Q, K, V, tile_bytes=2**20)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert peak < n * n * 8 / 4  # the n x n score matrix would be 72 MB
+    assert peak < n * n * 8 / 4  # the n x n score matrix would be 72 MB; the tiles take a few MB
