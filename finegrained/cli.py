@@ -44,6 +44,8 @@ def _add_chain(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-memory", type=_size, default=None,
                    help="refuse instances needing more memory than this (e.g. 8G; default: half of RAM)")
     p.add_argument("--no-cdcl", action="store_true", help="skip the cross-check with pysat's CDCL solver")
+    p.add_argument("--ann", metavar="FILE.npz", default=None,
+                   help="run Gap-ANN -> AAttC -> oracle on a Gap-ANN instance instead (see docs/gap_ann.md)")
     p.add_argument("--json", action="store_true", help="print the result as JSON (schema in docs/cli.md)")
 
 
@@ -70,6 +72,8 @@ class _Parser(argparse.ArgumentParser):
 COMMANDS: dict[str, str] = {
     "graph": "finegrained.commands.graph",
     "explain": "finegrained.commands.explain",
+    "validate": "finegrained.commands.validate",
+    "generate": "finegrained.commands.generate",
 }
 
 
@@ -139,6 +143,10 @@ def format_chain(result: ChainResult, source: str) -> str:
 
 
 def _run_chain(args: argparse.Namespace) -> int:
+    if getattr(args, "ann", None):
+        from .ann_chain import run_cli as run_ann_cli
+
+        return run_ann_cli(args)
     if args.file and args.example:
         raise FinegrainedError("give either a FILE or --example, not both")
     path = args.file or str(example_path(args.example or DEFAULT_EXAMPLE))

@@ -169,7 +169,9 @@ def lemma47_parameters(
             raise ParameterError(f"beta must be positive and finite, got {beta}")
         beta = float(beta)
     elif mode == "tight":
-        beta = safety * beta_min
+        # Rounded up by a relative 1e-12 so that float rounding never puts beta = safety * beta_min below
+        # beta_min when safety = 1 (the gap condition then holds with equality in exact arithmetic).
+        beta = safety * beta_min * (1 + 1e-12)
     else:
         log_n = math.log(max(n, 2))
         c, c0 = d / log_n, t / log_n

@@ -75,13 +75,14 @@ class OVToGapANN(Reduction):
             If rows answered YES have no orthogonal partner, i.e. the Gap-ANN answer was wrong.
         """
         yes = np.flatnonzero(target_solution.yes)
-        for i in yes:
-            j = instance.partner_of(int(i))
-            if j is not None:
-                return OrthogonalPair(int(i), j)
-        if yes.size:
+        if yes.size == 0:
+            return None
+        # An honest answer has a partner for its first YES row; a wrong one may not, so search all YES rows,
+        # tile by tile with BLAS, stopping at the first orthogonal pair.
+        hit = OVInstance(instance.A[yes], instance.B).brute_force_solve()
+        if hit is None:
             raise CertificateError(
                 f"the Gap-ANN answer marks {yes.size} row(s) (first: {int(yes[0])}) as having a near neighbour, "
                 "but none of them has an orthogonal partner: the answer it was given is wrong"
             )
-        return None
+        return OrthogonalPair(int(yes[hit.i]), hit.j)

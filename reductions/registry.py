@@ -14,6 +14,8 @@ from instances.errors import ParameterError
 
 from .base import Chain, Reduction
 from .gap_ann_to_attention import GapANNToAAttC
+from .maxip_to_attention import MaxIPToAttention, OVToMaxIP
+from .ov_to_attention import OVToAttention
 from .ov_to_gap_ann import OVToGapANN
 from .sat_to_ov import SatToOV
 
@@ -23,6 +25,8 @@ PROBLEMS: dict[str, str] = {
     "OV": "A, B ⊂ {0,1}^m: is there a in A, b in B with <a, b> = 0?",
     "Gap-ANN": "Definition 4.5: for each a_i, is some b_j at Hamming distance < t, or all at >= (1+eps) t?",
     "AAttC": "Definition 1.2: output D^{-1} exp(Q K^T / d) V to additive error eps_a, entries bounded by B",
+    "Max-IP": "integer A, B and thresholds tau_i: is max_j <a_i, b_j> >= tau_i? (exact integer Max-IP, per row)",
+    "Attention": "output D^{-1} exp(s Q K^T) V exactly or to additive error eps_a, any entry size and dimension",
 }
 
 #: Edge factories; a factory receives the keyword options given to :func:`path` that it accepts.
@@ -32,6 +36,9 @@ FACTORIES: dict[tuple[str, str], Callable[..., Reduction]] = {
     ("Gap-ANN", "AAttC"): lambda mode="tight", safety=None, beta=None, check=True, **_: GapANNToAAttC(
         mode=mode, beta=beta, check=check, **({} if safety is None else {"safety": safety})
     ),
+    ("OV", "Attention"): lambda **_: OVToAttention(),
+    ("OV", "Max-IP"): lambda **_: OVToMaxIP(),
+    ("Max-IP", "Attention"): lambda **_: MaxIPToAttention(),
 }
 
 

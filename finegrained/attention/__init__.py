@@ -11,19 +11,23 @@ from collections.abc import Callable
 
 from instances.logspace import LogArray
 
+from .anytemp import anytemp_oracle
 from .exact import exact
 from .lev import lev_oracle
 from .poly import poly_oracle
 from .random_features import random_features_oracle
+from .reference import reference
 
 Oracle = Callable[..., LogArray]
 
 #: Oracles selectable by name on the command line and in :func:`finegrained.run_chain`.
 ORACLES: dict[str, Oracle] = {
+    "anytemp": anytemp_oracle,
     "exact": exact,
     "lev": lev_oracle,
     "poly": poly_oracle,
     "random_features": random_features_oracle,
+    "reference": reference,
 }
 
 __all__ = ["ORACLES", "Oracle", "exact", "lev_oracle", "poly_oracle", "random_features_oracle"]

@@ -17,6 +17,8 @@ from types import ModuleType
 
 #: benchmark name -> module implementing it
 BENCHES: dict[str, str] = {
+    "ann": "finegrained.bench.ann",
+    "anytemp": "finegrained.bench.anytemp",
     "chain": "finegrained.bench.chain",
     "lev": "finegrained.bench.lev",
     "poly": "finegrained.bench.poly",

@@ -88,6 +88,10 @@ def test_tight_constants():
     p = lemma47_parameters(8, 8, 12, 5.0, 0.6)
     assert math.isclose(p.beta_min, 4 * 12 * math.log(48) / (0.6 * 5))
     assert math.isclose(p.beta, 1.25 * p.beta_min) and math.isclose(p.log_eps_a, p.log_t_tilde)
+    # safety = 1 sits on the boundary; rounding must never push beta below beta_min
+    for n in range(1, 200):
+        q = lemma47_parameters(n, n, 30, 11.0, 3 / 11, safety=1.0)
+        assert q.gap_condition_holds and q.beta >= q.beta_min
     assert math.isclose(p.log_tau, p.beta / 2)
     assert math.isclose(p.log_t_tilde, 0.25 * p.beta * (1 - 5 / 12) - math.log(48) - p.beta / 2)
 

@@ -1,0 +1,221 @@
+r"""An adversarial attention oracle: a correct answer moved by exactly ``±eps`` in the worst direction.
+
+Definition 1.2 (AAttC) of Alman & Song only promises an answer ``u`` with ``|u_ij - T_ij| <= eps_a`` for the true
+``T = D^{-1} exp(s Q K^T) V``. A reduction that consumes such an answer must be correct for *every* answer in that
+box, not just for the exact one. :func:`adversarial` wraps a base oracle (normally :func:`~.exact.exact`) and
+returns the corner of the box that is worst for a threshold test ``u_ij >= theta``:
+
+.. math::  u_{ij} = T_{ij} - \varepsilon \ \text{ if } T_{ij} \ge \theta, \qquad
+           u_{ij} = T_{ij} + \varepsilon \ \text{ otherwise.}
+
+Every entry is moved by exactly ``eps`` (the largest error allowed), towards the threshold and across it if ``eps``
+is large enough. The adversary is **omniscient**: it is told ``log theta`` (for Lemma 4.7, ``theta = 2 t~``), which
+a real solver never is. Any reduction that survives this oracle survives every solver with error ``<= eps``, because
+for a one-sided test only the direction towards the threshold can flip a decision.
+
+With ``log_threshold=None`` the adversary uses ``theta = 0``: it moves every positive entry down and every other
+entry up, i.e. every entry towards zero (and past it when ``|T_ij| < eps``). This is the worst case for any test
+that asks whether an entry is positive, and the natural "shrink the signal" model of a lossy solver.
+
+Everything happens in log space (:meth:`instances.logspace.LogArray.add_scalar_error`), so ``eps`` may be far
+below the float64 range (``eps_a = exp(-6*10^4)`` in the paper's constants); it is therefore given as ``log_eps``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from instances.errors import ParameterError
+from instances.logspace import LogArray, log_add
+
+Oracle = Callable[..., LogArray]
+
+
+def _resolve_log_eps(eps: float | None, log_eps: float | None) -> float:
+    if (eps is None) == (log_eps is None):
+        raise ParameterError("give exactly one of eps and log_eps for the adversarial oracle")
+    if log_eps is not None:
+        log_eps = float(log_eps)
+        if math.isnan(log_eps) or log_eps == math.inf:
+            raise ParameterError(f"log_eps must be a finite number or -inf, got {log_eps}")
+        return log_eps
+    if not (eps >= 0 and math.isfinite(eps)):
+        raise ParameterError(f"eps must be a finite number >= 0, got {eps}")
+    return math.log(eps) if eps > 0 else -math.inf
+
+
+def push_towards_threshold(u: LogArray, log_eps: float, log_threshold: float | None = None) -> LogArray:
+    """Move every entry of ``u`` by exactly ``exp(log_eps)`` towards the threshold (module docstring).
+
+    Parameters
+    ----------
+    u : LogArray
+        A (correct) attention output.
+    log_eps : float
+        Natural log of the perturbation; ``-inf`` leaves ``u`` unchanged.
+    log_threshold : float, optional
+        Natural log of the positive threshold ``theta``; None means ``theta = 0``.
+
+    Examples
+    --------
+    >>> u = LogArray.from_float(np.array([3.0, 1.0]))
+    >>> push_towards_threshold(u, np.log(0.5), np.log(2.0)).to_float().tolist()
+    [2.5, 1.5]
+    >>> push_towards_threshold(u, np.log(0.5)).to_float().tolist()  # theta = 0: towards zero
+    [2.5, 0.5]
+    """
+    if log_eps == -math.inf:
+        return u
+    if log_threshold is None:
+        at_or_above = u.sign > 0
+    else:
+        at_or_above = (u.sign > 0) & (u.log_abs >= log_threshold)
+    direction = np.where(at_or_above, -1, 1).astype(np.int8)
+    return u.add_scalar_error(log_eps, direction)
+
+
+def adversarial(
+    base: Oracle,
+    eps: float | None = None,
+    *,
+    log_eps: float | None = None,
+    log_threshold: float | None = None,
+) -> Oracle:
+    """An oracle whose answer differs from ``base``'s by exactly ``eps`` per entry, in the worst direction.
+
+    Implements the worst case of Definition 1.2 (``|u_ij - T_ij| <= eps_a``) against the threshold test of
+    Lemma 4.7 (``u_i >= 2 t~``): entries at or above ``exp(log_threshold)`` go down, the others go up.
+
+    Parameters
+    ----------
+    base : callable
+        ``base(Q, K, V, *, scale=None) -> LogArray``, assumed correct (e.g. :func:`finegrained.attention.exact`).
+    eps : float, optional
+        The error as a plain float; use ``log_eps`` for errors below the float64 range.
+    log_eps : float, optional
+        Natural log of the error. Exactly one of ``eps`` and ``log_eps`` must be given.
+    log_threshold : float, optional
+        Natural log of the threshold the adversary attacks; None attacks ``theta = 0`` (every entry towards zero).
+
+    Returns
+    -------
+    callable
+        An oracle with the protocol of :data:`finegrained.attention.ORACLES`.
+
+    Examples
+    --------
+    >>> from finegrained.attention import exact
+    >>> Q = np.array([[1.0, 0.0], [0.0, 1.0]]); V = np.array([[1.0], [0.0]])
+    >>> exact(Q, Q, V, scale=1.0).to_float().ravel().round(4).tolist()
+    [0.7311, 0.2689]
+    >>> adv = adversarial(exact, 0.01, log_threshold=np.log(0.5))
+    >>> adv(Q, Q, V, scale=1.0).to_float().ravel().round(4).tolist()
+    [0.7211, 0.2789]
+    """
+    le = _resolve_log_eps(eps, log_eps)
+
+    def oracle(Q, K, V, *, scale: float | None = None) -> LogArray:
+        return push_towards_threshold(base(Q, K, V, scale=scale), le, log_threshold)
+
+    oracle.__name__ = f"adversarial({getattr(base, '__name__', 'oracle')})"
+    oracle.log_eps = le  # type: ignore[attr-defined]
+    oracle.log_threshold = log_threshold  # type: ignore[attr-defined]
+    return oracle
+
+
+def decisions_survive(
+    u: LogArray, truth: np.ndarray, log_eps: float, log_threshold: float, constrained: np.ndarray | None = None
+) -> bool:
+    """Whether the test ``u_i >= theta`` still gives ``truth`` after the adversary moves ``u`` by ``exp(log_eps)``.
+
+    ``constrained`` masks the rows whose answer matters (rows outside the Gap-ANN promise may go either way).
+    """
+    pushed = push_towards_threshold(u, log_eps, log_threshold)
+    yes = (pushed.sign > 0) & (pushed.log_abs >= log_threshold)
+    ok = yes == np.asarray(truth, dtype=bool)
+    if constrained is not None:
+        ok = ok | ~np.asarray(constrained, dtype=bool)
+    return bool(ok.all())
+
+
+def max_tolerated_log_eps(
+    u: LogArray,
+    truth: np.ndarray,
+    log_threshold: float,
+    *,
+    constrained: np.ndarray | None = None,
+    tol: float = 1e-9,
+    log_eps_start: float | None = None,
+) -> float:
+    """Largest ``log eps`` at which the omniscient adversary flips no decision, by bisection in ``log eps``.
+
+    Correctness is monotone in ``eps`` (a larger push moves each entry further towards the threshold), so the set
+    of tolerated ``log eps`` is an interval ``(-inf, L]`` and bisection finds ``L`` to within ``tol`` nats. The
+    result is the largest tested value that still passed, so it is a certified lower bound on ``L``. In closed
+    form ``L = log min(min_{YES} (u_i - theta), min_{NO} (theta - u_i))`` (up to the tie ``u_i + eps = theta`` on a
+    NO row, which flips it); :func:`analytic_log_slack` computes that for comparison.
+
+    Parameters
+    ----------
+    u : LogArray, shape (rows,)
+        The exact answer of the real query rows.
+    truth : bool array, shape (rows,)
+        The correct decision of each row.
+    log_threshold : float
+        ``log theta``; for Lemma 4.7 ``log 2 t~``.
+    constrained : bool array, optional
+        Rows whose decision matters (default all).
+    tol : float
+        Width of the final bracket, in nats (at least a few float64 spacings of the result).
+    log_eps_start : float, optional
+        A first guess (e.g. ``log eps_a``); only speeds up the bracketing.
+
+    Returns
+    -------
+    float
+        ``L``, or ``-inf`` if even ``eps -> 0`` gives a wrong decision (the exact answer itself is wrong), or
+        ``+inf`` if no row is constrained.
+    """
+    truth = np.asarray(truth, dtype=bool)
+    mask = np.ones(truth.shape, dtype=bool) if constrained is None else np.asarray(constrained, dtype=bool)
+    if not mask.any():
+        return math.inf
+    if not decisions_survive(u, truth, -math.inf, log_threshold, mask):
+        return -math.inf
+    finite = u.log_abs[mask & (u.sign != 0)]
+    # eps >= max(theta, |u_i|) * e flips every row: YES rows drop below zero, NO rows rise above theta.
+    hi = max(log_threshold, float(finite.max()) if finite.size else log_threshold) + 1.0
+    lo = hi - 1.0 if log_eps_start is None else min(float(log_eps_start), hi - 1.0)
+    step = 1.0
+    while not decisions_survive(u, truth, lo, log_threshold, mask):
+        hi, lo = lo, lo - step
+        step *= 2.0
+    # Below a few float64 spacings of lo the bracket cannot shrink further.
+    while hi - lo > max(tol, 8 * float(np.spacing(abs(lo)))):
+        mid = 0.5 * (lo + hi)
+        if decisions_survive(u, truth, mid, log_threshold, mask):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def analytic_log_slack(
+    u: LogArray, truth: np.ndarray, log_threshold: float, constrained: np.ndarray | None = None
+) -> float:
+    """``log min_i |u_i - theta|`` over the constrained rows, computed in log space (the closed form of
+    :func:`max_tolerated_log_eps`); ``-inf`` if a row already sits on the wrong side."""
+    truth = np.asarray(truth, dtype=bool)
+    mask = np.ones(truth.shape, dtype=bool) if constrained is None else np.asarray(constrained, dtype=bool)
+    if not mask.any():
+        return math.inf
+    theta = LogArray(np.ones(u.shape, dtype=np.int8), np.full(u.shape, float(log_threshold)))
+    neg_theta = LogArray(-theta.sign, theta.log_abs)
+    diff = log_add(u, neg_theta)  # u - theta
+    right_side = np.where(truth, diff.sign >= 0, diff.sign < 0)
+    if not right_side[mask].all():
+        return -math.inf
+    return float(diff.log_abs[mask].min())

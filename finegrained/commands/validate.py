@@ -1,0 +1,247 @@
+"""Validate the threshold test u_i >= 2t~ of Lemma 4.7 row by row on a CNF formula's Gap-ANN instance.
+
+Builds k-SAT -> OV -> Gap-ANN (default: the shipped example), runs Lemma 4.7 and an attention oracle, and prints
+for every real query row the oracle's log u_i, the threshold log 2t~, the brute-force ground truth, the decision
+and its margin in nats, and the proof's Case 2a / 2b bound at the row's own distance. The summary gives the
+largest error an omniscient adversary can add without flipping a decision (bisection in log eps), beside log t~
+and log eps_a. --proof checks every inequality of the corrected proof exactly (sympy); --sweep beta shows how
+the decisions degrade below beta_min; --reference certifies the float64 oracle against mpmath. Exit status 1
+when a row is decided wrongly, a row breaks its bound, or a proof check fails. See docs/validation.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+
+import numpy as np
+
+from instances.cnf import CNFFormula
+from instances.errors import FinegrainedError, ParameterError
+from instances.examples import DEFAULT_EXAMPLE, example_path, list_examples
+from reductions import GapANNToAAttC, Lemma47Parameters
+
+from ..attention import ORACLES
+from ..proof import format_proof, proof_checks, symbolic_checks
+from ..resources import parse_size
+from ..validate import ValidationReport, beta_sweep, certify_exact, gap_ann_of_cnf, plot_sweep, validate_gap_ann
+
+HELP = "validate the threshold test u_i >= 2t~ row by row (and proof checks, beta sweep)"
+DEFAULT_ROWS = 20
+_EPS_ADV = re.compile(r"^\s*(eps_a|t~|t_tilde)?\s*([+-]\s*\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)?\s*$")
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except FinegrainedError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _rows(text: str) -> int | None:
+    if text == "all":
+        return None
+    try:
+        k = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of rows or 'all', got {text!r}") from None
+    if k < 1:
+        raise argparse.ArgumentTypeError(f"the number of rows must be at least 1, got {k}")
+    return k
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", nargs="?", help="DIMACS CNF file (default: the shipped example)")
+    parser.add_argument("--example", choices=list_examples(), help="use a shipped example instead of a file")
+    parser.add_argument("--params", default="tight", choices=("tight", "paper"), help="Lemma 4.7 constants")
+    parser.add_argument("--safety", type=float, default=None, help="factor on beta_min in tight mode (default 1.25)")
+    parser.add_argument("--beta", type=float, default=None,
+                        help="override beta (experiments below beta_min; then eps_a = t~ and nothing is enforced)")
+    parser.add_argument("--oracle", default="exact",
+                        help=f"attention oracle: one of {', '.join(sorted(ORACLES))}, or 'adversarial' "
+                        "(the exact answer pushed by eps_a towards 2t~)")
+    parser.add_argument("--eps-adv", metavar="LOG_EPS", default=None,
+                        help="make the oracle adversarial with error eps given as a natural log: a number "
+                        "(e.g. -2480), or 'eps_a' / 't~' optionally with an offset in nats (e.g. 't~+0.5')")
+    parser.add_argument("--rows", type=_rows, default=DEFAULT_ROWS, metavar="K|all",
+                        help=f"table rows to show: the K closest to the threshold (default {DEFAULT_ROWS}) or all")
+    parser.add_argument("--proof", action="store_true",
+                        help="check every inequality of the corrected Lemma 4.7 proof exactly (sympy)")
+    parser.add_argument("--symbolic", action="store_true",
+                        help="with --proof: also prove the inequalities for all n at this instance's constants")
+    parser.add_argument("--sweep", choices=("beta",), default=None,
+                        help="fraction of rows decided correctly as beta varies around beta_min")
+    parser.add_argument("--points", type=int, default=25, help="grid points of --sweep (default 25)")
+    parser.add_argument("--plot", metavar="FILE.png", default=None, help="with --sweep: save a plot (matplotlib)")
+    parser.add_argument("--reference", action="store_true",
+                        help="certify the exact oracle against an mpmath reference (small instances only)")
+    parser.add_argument("--dps", type=int, default=50, help="decimal digits of the mpmath reference (default 50)")
+    parser.add_argument("--max-memory", type=_size, default=None,
+                        help="refuse instances needing more memory than this (e.g. 8G; default: half of RAM)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON (schema in docs/validation.md)")
+
+
+def parse_eps_adv(text: str, params: Lemma47Parameters) -> float:
+    """``--eps-adv`` as a natural log: a number, or ``eps_a``/``t~`` plus an optional offset in nats.
+
+    Examples
+    --------
+    >>> from reductions import lemma47_parameters
+    >>> p = lemma47_parameters(4, 4, 12, 5.0, 0.6)
+    >>> parse_eps_adv("t~+0.5", p) == p.log_t_tilde + 0.5, parse_eps_adv("-30", p)
+    (True, -30.0)
+    """
+    m = _EPS_ADV.match(text)
+    if not m or (m.group(1) is None and m.group(2) is None):
+        raise ParameterError(f"--eps-adv expects a natural log such as -2480, or eps_a / t~ with an optional "
+                             f"offset such as t~+0.5; got {text!r}")
+    base = {None: 0.0, "eps_a": params.log_eps_a, "t~": params.log_t_tilde, "t_tilde": params.log_t_tilde}
+    offset = float(m.group(2).replace(" ", "")) if m.group(2) else 0.0
+    return base[m.group(1)] + offset
+
+
+def _fmt(x: float | None, spec: str = ".6g") -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    if isinstance(x, float) and math.isinf(x):
+        return "-inf" if x < 0 else "inf"
+    return format(x, spec)
+
+
+def format_report(rep: ValidationReport, k: int | None) -> str:
+    """The human-readable table and summary of ``finegrained validate``."""
+    p, r, s = rep.parameters, rep.rows, rep.summary
+    n_a = r["index"].size
+    lines = [
+        f"finegrained validate: {rep.source}   (params: {p.mode}, oracle: {rep.oracle})",
+        f"  Gap-ANN    n_a = {p.n_a}, n = {p.n}, d = {p.d}, t = {p.t:g}, eps = {p.eps:.6g}",
+        f"  Lemma 4.7  beta = {p.beta:.6g} (beta_min = {p.beta_min:.6g}, x{p.safety:.3g}), "
+        f"log t~ = {p.log_t_tilde:.6g}, log eps_a = {p.log_eps_a:.6g}",
+        f"  threshold  u_i >= 2t~, i.e. log u_i >= log 2t~ = {p.log_threshold:.8g}"
+        + (f";  adversary log eps = {rep.log_eps_adv:.8g}" if rep.log_eps_adv is not None else ""),
+        "",
+    ]
+    if k is None or n_a <= k:
+        order = np.arange(n_a)
+        note = f"  all {n_a} rows"
+    else:
+        # the rows closest to the threshold are the ones a slightly worse oracle would flip first
+        order = np.argsort(np.abs(np.nan_to_num(r["margin"], neginf=-1e300)), kind="stable")[:k]
+        note = f"  the {k} of {n_a} rows closest to the threshold (--rows all shows every row)"
+    head = (f"  {'row':>6} {'H':>6} {'truth':>7} {'log u_i':>14} {'margin':>10} {'decision':>8} {'ok':>3}  "
+            f"{'case':>4} {'log bound':>14} {'slack':>10} {'in':>3}")
+    lines += [note, head]
+    for i in order:
+        sign = "-" if r["sign_u"][i] < 0 else ""
+        log_u = "-inf (u=0)" if r["sign_u"][i] == 0 else sign + _fmt(float(r["log_u"][i]), ".8g")
+        inb = {1: "yes", 0: "NO", -1: "-"}[int(r["in_bound"][i])]
+        lines.append(
+            f"  {i:>6} {r['min_distance'][i]:>6g} {r['status'][i]:>7} {log_u:>14} "
+            f"{_fmt(float(r['margin'][i]), '+.4f'):>10} {'YES' if r['decision'][i] else 'NO':>8} "
+            f"{'ok' if r['correct'][i] else 'BAD':>3}  {r['bound_case'][i] or '-':>4} "
+            f"{_fmt(float(r['log_bound'][i]), '.8g'):>14} {_fmt(float(r['bound_slack'][i]), '+.4f'):>10} {inb:>3}")
+    lines.append("")
+    verdict = (f"all {s['rows']} rows correct" if s["all_correct"]
+               else f"{len(s['wrong_rows'])} of {s['rows']} rows WRONG: {s['wrong_rows'][:10]}")
+    lines.append(f"  summary     {verdict} ({s['yes_rows']} YES, {s['no_rows']} NO, "
+                 f"{s['outside_promise_rows']} outside the promise)")
+    lines.append(f"              min YES margin {_fmt(s['min_yes_margin'], '+.4f')} nats, "
+                 f"min |NO margin| {_fmt(s['min_abs_no_margin'], '.4f')} nats")
+    ob = s["rows_outside_bound"]
+    lines.append("              exact u_i inside its Case 2a/2b bound on every row" if not ob
+                 else f"              {len(ob)} rows OUTSIDE their Case 2a/2b bound: {ob[:10]}")
+    L = s["max_tolerated_log_eps"]
+    if L is None:
+        lines.append("  robustness  the exact answer itself is decided wrongly: no error is tolerated")
+    else:
+        lines.append(f"  robustness  largest log eps an omniscient adversary can add: {L:.10g} (bisection; "
+                     f"closed form {_fmt(s['analytic_log_slack'], '.10g')})")
+        lines.append(f"              = log t~ {s['slack_vs_t_tilde']:+.6g} nats = log eps_a "
+                     f"{s['slack_vs_eps_a']:+.6g} nats")
+    return "\n".join(lines)
+
+
+def _cnf_source(args: argparse.Namespace) -> tuple[CNFFormula, str]:
+    if args.file and args.example:
+        raise FinegrainedError("give either a FILE or --example, not both")
+    path = args.file or str(example_path(args.example or DEFAULT_EXAMPLE))
+    return CNFFormula.read(path), path
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.symbolic and not args.proof:
+        raise ParameterError("--symbolic needs --proof")
+    if args.plot and not args.sweep:
+        raise ParameterError("--plot needs --sweep beta")
+    if sum(bool(x) for x in (args.proof, args.sweep, args.reference)) > 1:
+        raise ParameterError("give at most one of --proof, --sweep and --reference")
+    cnf, source = _cnf_source(args)
+    gap = gap_ann_of_cnf(cnf, max_memory=args.max_memory)
+    safety = {} if args.safety is None else {"safety": args.safety}
+
+    if args.proof:
+        params = GapANNToAAttC(mode=args.params, beta=args.beta, check=False, **safety).derive(gap)
+        report = proof_checks(params)
+        if args.symbolic:
+            report.symbolic = symbolic_checks(params)
+        if args.json:
+            out = {"schema": "finegrained.validate.proof/1", "source": source, **report.as_dict()}
+            print(json.dumps(out, indent=2, allow_nan=False, default=_json_default))
+        else:
+            print(f"finegrained validate --proof: {source}")
+            print(format_proof(report))
+        return 0 if report.passed else 1
+
+    if args.sweep:
+        result = beta_sweep(gap, params=args.params, points=args.points, source=source.rsplit("/", 1)[-1])
+        if args.plot:
+            plot_sweep(result, args.plot)
+        if args.json:
+            print(json.dumps(result.to_dict(), indent=2, allow_nan=False))
+        else:
+            print(f"finegrained validate --sweep beta: {source}   (params: {args.params}, {result.rows} rows)")
+            print(f"  beta_min = {result.beta_min:.6g}, {args.params} mode beta = {result.beta_mode:.6g}")
+            print(f"  {'beta':>12} {'beta/beta_min':>13} {'exact %':>8} {'adv(t~) %':>9}  gap condition")
+            for b, fe, fa, g in zip(result.beta, result.frac_exact, result.frac_adversarial, result.gap_condition):
+                print(f"  {b:>12.6g} {b / result.beta_min:>13.4g} {100 * fe:>8.2f} {100 * fa:>9.2f}  "
+                      f"{'holds' if g else 'fails'}")
+            if args.plot:
+                print(f"  plot written to {args.plot}")
+        return 0
+
+    if args.reference:
+        cert = certify_exact(gap, params=args.params, beta=args.beta, dps=args.dps, **safety)
+        if args.json:
+            print(json.dumps({"schema": "finegrained.validate.reference/1", "source": source, **cert},
+                             indent=2, allow_nan=False))
+        else:
+            print(f"finegrained validate --reference: {source}   (params: {args.params}, mpmath {args.dps} digits)")
+            print(f"  attention n_q = {cert['n_q']}, n_k = {cert['n_k']}, d = {cert['d']}")
+            print(f"  exact oracle vs reference: max |log u - log u_ref| = {cert['max_log_rel_error']:.3g} nats "
+                  f"(real rows {cert['max_log_rel_error_real_rows']:.3g})")
+            print(f"  absolute error <= exp({_fmt(cert['log_max_abs_error'], '.6g')}) = t~ * "
+                  f"exp({_fmt(cert['abs_error_vs_t_tilde'], '+.4g')}) = eps_a * "
+                  f"exp({_fmt(cert['abs_error_vs_eps_a'], '+.4g')})")
+            print(f"  smallest |log u_i - log 2t~| = {_fmt(cert['min_margin'], '.4g')} nats: decisions "
+                  + ("certified" if cert["decisions_certified"] else "NOT certified"))
+            print(f"  time: exact {cert['seconds_exact']:.3f} s, reference {cert['seconds_reference']:.3f} s")
+        return 0 if cert["decisions_certified"] else 1
+
+    log_eps_adv = None
+    if args.eps_adv is not None:
+        params = GapANNToAAttC(mode=args.params, beta=args.beta, check=args.beta is None, **safety).derive(gap)
+        log_eps_adv = parse_eps_adv(args.eps_adv, params)
+    rep = validate_gap_ann(gap, params=args.params, beta=args.beta, oracle=args.oracle,
+                           log_eps_adv=log_eps_adv, source=source, **safety)
+    if args.json:
+        print(rep.to_json())
+    else:
+        print(format_report(rep, args.rows))
+    s = rep.summary
+    return 0 if s["all_correct"] and not s["rows_outside_bound"] else 1
+
+
+def _json_default(x):
+    return str(x)

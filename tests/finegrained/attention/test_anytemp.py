@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from finegrained.attention import ORACLES, exact
+from finegrained.attention.anytemp import (
+    MAX_TREE_DIM,
+    anytemp,
+    anytemp_oracle,
+    build_tree,
+    low_rank_rewrite,
+    monomial_exponents,
+)
+from instances.errors import ParameterError
+
+
+def _err(res, Q, K, V, scale):
+    return np.abs(res.output.to_float() - exact(Q, K, V, scale=scale).to_float()).max(axis=1)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+@pytest.mark.parametrize("B", [1.0, 30.0, 1000.0])
+def test_error_within_certified_bound(d, B):
+    rng = np.random.default_rng(10 * d + int(B))
+    n = 700
+    Q, K, V = rng.uniform(-B, B, (n, d)), rng.uniform(-B, B, (n, d)), rng.uniform(-B, B, (n, 2))
+    eps = 1e-6 * B
+    res = anytemp(Q, K, V, eps=eps, scale=1.0)
+    err = _err(res, Q, K, V, 1.0)
+    assert np.all(err <= res.row_bounds)
+    assert res.error_bound <= eps
+    assert res.method == ("tree-1d" if d == 1 else "tree")
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 80), nq=st.integers(1, 20), d=st.integers(1, 3), log_b=st.floats(-1, 3),
+       seed=st.integers(0, 2**32 - 1), leaf=st.sampled_from([1, 2, 16]))
+def test_random_small_inputs(n, nq, d, log_b, seed, leaf):
+    rng = np.random.default_rng(seed)
+    B = 10.0**log_b
+    Q, K, V = rng.uniform(-B, B, (nq, d)), rng.uniform(-B, B, (n, d)), rng.normal(size=(n, 1))
+    res = anytemp(Q, K, V, eps=1e-5, scale=1.0, leaf_size=leaf)
+    assert np.all(_err(res, Q, K, V, 1.0) <= res.row_bounds)
+    assert res.error_bound <= 1e-5 * 1.01 + 1e-9
+
+
+def test_adversarial_sphere_and_duplicates():
+    rng = np.random.default_rng(3)
+    K = rng.normal(size=(900, 2))
+    K = 200 * K / np.linalg.norm(K, axis=1, keepdims=True)
+    K[:100] = K[0]  # a heavy duplicate cluster
+    Q, V = rng.uniform(-200, 200, (300, 2)), rng.uniform(-1, 1, (900, 1))
+    res = anytemp(Q, K, V, eps=1e-7, scale=1.0)
+    assert np.all(_err(res, Q, K, V, 1.0) <= res.row_bounds)
+    assert res.stats["crossing_max"] >= 1
+
+
+def test_degree_independent_of_B_and_small_window():
+    rng = np.random.default_rng(4)
+    degrees = set()
+    for B in (1.0, 1e3):
+        Q, K, V = rng.uniform(-B, B, (200, 2)), rng.uniform(-B, B, (200, 2)), np.ones((200, 1))
+        degrees.add(anytemp(Q, K, V, eps=1e-6, scale=1.0).degree)
+    assert degrees == {10}
+
+
+def test_low_rank_rewrite_and_fallback():
+    rng = np.random.default_rng(5)
+    Q = rng.normal(size=(120, 2)) @ rng.normal(size=(2, 8)) * 5
+    K = rng.normal(size=(150, 8)) * 5
+    V = rng.normal(size=(150, 1))
+    Q2, K2, rho = low_rank_rewrite(Q, K)
+    assert Q2.shape[1] == 2 and np.allclose(Q2 @ K2.T, Q @ K.T, atol=1e-9)
+    assert np.all(np.abs(Q2 @ K2.T - Q @ K.T) <= rho[:, None] + 1e-9)
+    res = anytemp(Q, K, V, eps=1e-6)
+    assert res.tree_dim == 2 and np.all(_err(res, Q, K, V, 1 / 8) <= res.row_bounds)
+    full = rng.normal(size=(40, MAX_TREE_DIM + 2))
+    res = anytemp(full, full, V[:40], eps=1e-6)
+    assert res.method == "exact-fallback" and res.error_bound == 0.0
+
+
+def test_tree_moments_match_direct_sums():
+    rng = np.random.default_rng(6)
+    K, V = rng.uniform(-3, 3, (200, 2)), rng.normal(size=(200, 1))
+    tree = build_tree(K, V, 4, leaf_size=8)
+    node = 2  # second child of the root
+    a, b = tree.start[node], tree.stop[node]
+    U = (tree.keys[a:b] - tree.centre[node]) / tree.half[node]
+    assert np.all(np.abs(U) <= 1 + 1e-12)
+    alphas = monomial_exponents(2, 4)
+    direct = np.prod(U[:, None, :] ** alphas[None], axis=2).T @ np.c_[tree.values[a:b], np.ones(b - a)]
+    assert np.allclose(tree.moments[node], direct)
+    assert len(alphas) == 15
+
+
+def test_oracle_protocol_and_errors():
+    assert ORACLES["anytemp"] is anytemp_oracle
+    rng = np.random.default_rng(7)
+    Q, K, V = rng.normal(size=(5, 2)), rng.normal(size=(6, 2)), rng.normal(size=(6, 3))
+    out = anytemp_oracle(Q, K, V)
+    assert out.shape == (5, 3)
+    assert np.allclose(out.to_float(), exact(Q, K, V).to_float(), atol=1e-6)
+    with pytest.raises(ParameterError):
+        anytemp(Q, K, V, eps=0.0)
+    with pytest.raises(ParameterError):
+        anytemp(Q, K[:, :1], V, eps=1e-3)
+    zero = anytemp(Q, K, np.zeros((6, 1)), eps=1e-3)
+    assert np.all(zero.output.to_float() == 0)
