@@ -29,9 +29,6 @@ Memory is ``O((n_q + n_k) d + n_k d_v + block * n_k)``: the ``n_q x n_k`` matrix
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
 from instances.errors import NumericalError, ParameterError
@@ -41,7 +38,7 @@ from instances.logspace import LOG_HUGE, LogArray, log_add
 CUT = -700.0
 #: log(2**60): a numerator this many nats above its underflow bound is exact to float64 precision.
 _SAFE_NATS = 60 * float(np.log(2.0))
-#: Default size of the score tile of one query block (one per worker thread).
+#: Default size of the score tile of one query block.
 DEFAULT_TILE_BYTES = 16 * 2**20
 #: Minimum rows per block, so that the score product stays an efficient matrix-matrix product.
 MIN_BLOCK_ROWS = 32
@@ -49,13 +46,15 @@ MIN_BLOCK_ROWS = 32
 MAX_GROUPS = 8
 
 
-def _as_matrix(name: str, x) -> np.ndarray:
+def _as_matrix(name: str, x) -> tuple[np.ndarray, float]:
+    """The matrix as float64 and its largest absolute entry (one pass: NaN and inf propagate into the max)."""
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 2:
         raise ParameterError(f"{name} must be a 2-D matrix, got an array of shape {arr.shape}")
-    if not np.isfinite(arr).all():
+    top = float(np.abs(arr).max(initial=0.0))
+    if not np.isfinite(top):
         raise NumericalError(f"{name} contains NaN or infinite entries")
-    return arr
+    return arr, top
 
 
 def check_attention_inputs(Q, K, V, scale: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -65,7 +64,7 @@ def check_attention_inputs(Q, K, V, scale: float | None) -> tuple[np.ndarray, np
     inconsistent shapes and :class:`~instances.errors.NumericalError` on NaN/inf entries or if a score could
     overflow float64.
     """
-    Q, K, V = _as_matrix("Q", Q), _as_matrix("K", K), _as_matrix("V", V)
+    (Q, qmax), (K, kmax), (V, _) = _as_matrix("Q", Q), _as_matrix("K", K), _as_matrix("V", V)
     if Q.shape[1] != K.shape[1]:
         raise ParameterError(f"Q has {Q.shape[1]} columns but K has {K.shape[1]}; they must share dimension d")
     if V.shape[0] != K.shape[0]:
@@ -79,8 +78,6 @@ def check_attention_inputs(Q, K, V, scale: float | None) -> tuple[np.ndarray, np
     if not np.isfinite(scale):
         raise ParameterError(f"scale must be finite, got {scale}")
     # A bound on every |score|: if its log is below LOG_HUGE the product cannot overflow.
-    qmax = float(np.abs(Q).max(initial=0.0))
-    kmax = float(np.abs(K).max(initial=0.0))
     if qmax > 0 and kmax > 0 and scale != 0:
         log_bound = np.log(qmax) + np.log(kmax) + np.log(max(d, 1)) + np.log(abs(scale))
         if log_bound > LOG_HUGE - 1:
@@ -92,8 +89,12 @@ def check_attention_inputs(Q, K, V, scale: float | None) -> tuple[np.ndarray, np
 
 def _key_groups(W: np.ndarray) -> tuple[np.ndarray, list[slice]]:
     """A key permutation and contiguous slices grouping keys by the support pattern of their row of ``W``."""
-    pattern = np.packbits(W[:, :-1] > 0, axis=1)
-    _, labels = np.unique(pattern, axis=0, return_inverse=True)
+    support = W[:, :-1] > 0
+    if support.shape[1] <= 62:
+        codes = support.astype(np.int64) @ (np.int64(1) << np.arange(support.shape[1], dtype=np.int64))
+        _, labels = np.unique(codes, return_inverse=True)
+    else:
+        _, labels = np.unique(np.packbits(support, axis=1), axis=0, return_inverse=True)
     labels = labels.ravel()
     if labels.max(initial=0) + 1 > MAX_GROUPS:
         return np.arange(W.shape[0]), [slice(0, W.shape[0])]
@@ -142,14 +143,10 @@ def exact(Q, K, V, *, scale: float | None = None, tile_bytes: int = DEFAULT_TILE
     log_num = np.empty((n_q, c))
     log_den = np.empty(n_q)
     rows = int(min(max(n_q, 1), max(MIN_BLOCK_ROWS, tile_bytes // (8 * n_k))))
-    starts = list(range(0, n_q, rows))
-    workers = min(_threads(), len(starts))
-    scratch = [np.empty((rows, n_k)) for _ in range(workers)]
-
-    def block(job: int) -> None:
-        start, buf = starts[job], scratch[job % workers]
+    S = np.empty((rows, n_k))
+    for start in range(0, n_q, rows):
         stop = min(n_q, start + rows)
-        blk = buf[: stop - start]
+        blk = S[: stop - start]
         np.matmul(Qs[start:stop], KT, out=blk)
         parts_num, parts_den = [], []
         for g, lw in zip(groups, log_wmax):
@@ -170,25 +167,10 @@ def exact(Q, K, V, *, scale: float | None = None, tile_bytes: int = DEFAULT_TILE
         log_num[start:stop] = _lse_stack(parts_num)
         log_den[start:stop] = _lse_stack(parts_den)
 
-    if workers <= 1:
-        for job in range(len(starts)):
-            block(job)
-    else:
-        # Blocks j and j + workers share a scratch tile, so each worker takes every workers-th block.
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(lambda w: [block(j) for j in range(w, len(starts), workers)], range(workers)))
-
     pos = LogArray(np.where(np.isneginf(log_num[:, :d_v]), 0, 1), log_num[:, :d_v])
     neg = LogArray(np.where(np.isneginf(log_num[:, d_v:]), 0, -1), log_num[:, d_v:])
     out = log_add(pos, neg)
     return LogArray(out.sign, np.where(out.sign == 0, -np.inf, out.log_abs - log_den[:, None]))
-
-
-def _threads() -> int:
-    """Worker threads for query blocks: numpy's ufuncs and BLAS release the GIL, so elementwise work on one
-    block overlaps the score product of another."""
-    env = os.environ.get("FINEGRAINED_THREADS")
-    return max(1, int(env)) if env and env.isdigit() else min(2, os.cpu_count() or 1)
 
 
 def _recompute(lp: np.ndarray, unsafe: np.ndarray, Qs: np.ndarray, KT: np.ndarray, W: np.ndarray, m: np.ndarray):
