@@ -595,7 +595,7 @@ def lev_attention(Q, K, V, eps: float, kind: str | float = "softmax", *, scale: 
 
     * ``kind="softmax"``: the LevAttention heuristic of the paper, ``exact(Q, K[U], V[U], scale=scale)`` with
       ``U = {j : tau_j >= eps}``. No guarantee holds (softmax has no size-independent universal set); the
-      error is measured in ``docs/benchmarks_lev.md``. If no key reaches ``eps`` the key of largest leverage
+      error is measured in ``docs/benchmarks.md``. If no key reaches ``eps`` the key of largest leverage
       is kept, so the softmax is always defined.
     * ``kind=p`` (a positive number): the ``|x|^p`` attention ``A V`` with ``A`` renormalised over ``U`` (the
       Lewis-weight universal set for ``p != 2``). ``scale`` cancels in the normalisation. Every entry of ``A``

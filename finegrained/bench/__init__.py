@@ -20,6 +20,7 @@ BENCHES: dict[str, str] = {
     "ann": "finegrained.bench.ann",
     "anytemp": "finegrained.bench.anytemp",
     "chain": "finegrained.bench.chain",
+    "compare": "finegrained.bench.compare",
     "lev": "finegrained.bench.lev",
     "poly": "finegrained.bench.poly",
 }

@@ -21,11 +21,14 @@ import numpy as np
 from instances.cnf import CNFFormula
 from instances.errors import FinegrainedError, ParameterError
 from instances.examples import DEFAULT_EXAMPLE, example_path, list_examples
+from instances.gap_ann import GapANNInstance
+from instances.gap_ann_builders import load_gap_ann
 from reductions import GapANNToAAttC, Lemma47Parameters
 
 from ..attention import ORACLES
+from ..plots import plot_margins
 from ..proof import format_proof, proof_checks, symbolic_checks
-from ..resources import parse_size
+from ..resources import check_memory, parse_size
 from ..validate import ValidationReport, beta_sweep, certify_exact, gap_ann_of_cnf, plot_sweep, validate_gap_ann
 
 HELP = "validate the threshold test u_i >= 2t~ row by row (and proof checks, beta sweep)"
@@ -54,6 +57,10 @@ def _rows(text: str) -> int | None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", nargs="?", help="DIMACS CNF file (default: the shipped example)")
+    parser.add_argument("--margins-plot", metavar="FILE.png",
+                        help="save the per-row margins log u_i - log 2t~ as a plot (needs finegrained[plot])")
+    parser.add_argument("--ann", metavar="FILE.npz",
+                        help="validate a Gap-ANN instance from 'finegrained generate gap-ann' instead of a formula")
     parser.add_argument("--example", choices=list_examples(), help="use a shipped example instead of a file")
     parser.add_argument("--params", default="tight", choices=("tight", "paper"), help="Lemma 4.7 constants")
     parser.add_argument("--safety", type=float, default=None, help="factor on beta_min in tight mode (default 1.25)")
@@ -170,6 +177,20 @@ def _cnf_source(args: argparse.Namespace) -> tuple[CNFFormula, str]:
     return CNFFormula.read(path), path
 
 
+def _gap_source(args: argparse.Namespace) -> tuple[GapANNInstance, str]:
+    """The Gap-ANN instance to validate: from ``--ann FILE.npz``, or built from a formula by the chain."""
+    if not args.ann:
+        cnf, source = _cnf_source(args)
+        return gap_ann_of_cnf(cnf, max_memory=args.max_memory), source
+    if args.file or args.example:
+        raise FinegrainedError("give either a formula (FILE or --example) or --ann FILE.npz, not both")
+    gap, _ = load_gap_ann(args.ann)
+    n_q, n_k, d = gap.n_a + gap.n_b, 2 * gap.n_b, 2 * gap.dim
+    check_memory(8 * (n_q + n_k) * d * 2 + 16 * 2**20 + gap.n_a * gap.n_b * 8, args.max_memory,
+                 f"validating {args.ann} ({gap.n_a} x {gap.n_b} vectors of dimension {gap.dim})")
+    return gap, args.ann
+
+
 def run(args: argparse.Namespace) -> int:
     if args.symbolic and not args.proof:
         raise ParameterError("--symbolic needs --proof")
@@ -177,8 +198,7 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError("--plot needs --sweep beta")
     if sum(bool(x) for x in (args.proof, args.sweep, args.reference)) > 1:
         raise ParameterError("give at most one of --proof, --sweep and --reference")
-    cnf, source = _cnf_source(args)
-    gap = gap_ann_of_cnf(cnf, max_memory=args.max_memory)
+    gap, source = _gap_source(args)
     safety = {} if args.safety is None else {"safety": args.safety}
 
     if args.proof:
@@ -239,6 +259,10 @@ def run(args: argparse.Namespace) -> int:
         print(rep.to_json())
     else:
         print(format_report(rep, args.rows))
+    if args.margins_plot:
+        plot_margins(rep, args.margins_plot)
+        if not args.json:
+            print(f"wrote {args.margins_plot}")
     s = rep.summary
     return 0 if s["all_correct"] and not s["rows_outside_bound"] else 1
 

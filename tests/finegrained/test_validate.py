@@ -143,3 +143,17 @@ def test_docstring_examples(module):
     importlib.import_module(module)
     result = doctest.testmod(sys.modules[module], optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_cli_validates_a_gap_ann_file(tmp_path, capsys):
+    from finegrained.cli import main
+
+    path = tmp_path / "g.npz"
+    assert main(["generate", "gap-ann", "--n", "64", "--d", "32", "--t", "6", "--eps", "0.5", "--planted", "5",
+                 "--seed", "1", "-o", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["validate", "--ann", str(path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["summary"]["all_correct"] and data["summary"]["yes_rows"] == 5
+    assert main(["validate", "--ann", str(path), "--example", "tiny4"]) == 2
+    assert "not both" in capsys.readouterr().err

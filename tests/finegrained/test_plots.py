@@ -1,0 +1,47 @@
+"""The plots are written, and a missing matplotlib is a clear error rather than a traceback."""
+
+from __future__ import annotations
+
+import builtins
+import json
+
+import pytest
+
+from finegrained.cli import main
+from finegrained.plots import pyplot
+from instances.errors import FinegrainedError
+
+
+def test_margins_plot_and_compare_bench(tmp_path, capsys):
+    png = tmp_path / "m.png"
+    assert main(["validate", "--example", "tiny4", "--margins-plot", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    times = tmp_path / "t.png"
+    capsys.readouterr()
+    assert main(["bench", "compare", "--min-log2-n", "6", "--max-log2-n", "8", "--repeat", "1",
+                 "--algorithms", "exact,poly,random_features", "--plot", str(times), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [r["n"] for r in data["rows"]] == [64, 128, 256]
+    assert all(r["errors"]["poly"] < 1e-5 for r in data["rows"])
+    assert times.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_compare_refusals_are_reported(capsys):
+    assert main(["bench", "compare", "--min-log2-n", "6", "--max-log2-n", "6", "--repeat", "1", "--B", "40",
+                 "--d", "8", "--algorithms", "exact,poly"]) == 0
+    assert "poly refused:" in capsys.readouterr().out
+    assert main(["bench", "compare", "--algorithms", "nope"]) == 2
+    assert "unknown algorithm" in capsys.readouterr().err
+
+
+def test_missing_matplotlib_is_a_clear_error(monkeypatch):
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    with pytest.raises(FinegrainedError, match=r"pip install 'finegrained\[plot\]'"):
+        pyplot()
