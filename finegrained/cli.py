@@ -160,7 +160,10 @@ def _run_chain(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2, allow_nan=False))
     else:
         print(format_chain(result, path))
-    if result.satisfiable and not result.verified:
+    # A wrong answer is never a success: an unverified assignment, or an answer pysat contradicts.
+    if (result.satisfiable and not result.verified) or (
+        result.cdcl_satisfiable is not None and result.cdcl_satisfiable != result.satisfiable
+    ):
         return 1
     return 0
 

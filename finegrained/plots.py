@@ -30,7 +30,8 @@ def pyplot() -> Any:
     return plt
 
 
-def _save(fig: Any, path: str) -> None:
+def save_figure(fig: Any, path: str) -> None:
+    """Save and close a figure; an unwritable path is one clear error."""
     plt = pyplot()
     try:
         fig.savefig(path)
@@ -67,7 +68,7 @@ def plot_margins(report: Any, path: str) -> None:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_times(result: dict, path: str) -> None:
@@ -87,4 +88,4 @@ def plot_times(result: dict, path: str) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)

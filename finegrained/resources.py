@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 
-from instances.errors import ParameterError, ResourceLimitError
+from instances.errors import FinegrainedError, ParameterError, ResourceLimitError
 
 _UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
@@ -38,12 +39,24 @@ def parse_size(text: str) -> int:
 
 
 def format_bytes(n: float) -> str:
-    """Human-readable size with binary units."""
+    """Human-readable size with binary units; sizes beyond 1024 PiB as a power of two.
+
+    Examples
+    --------
+    >>> format_bytes(1536), format_bytes(2**70), format_bytes(3 * 2**1000)
+    ('1.5 KiB', '2^70.0 bytes', '2^1001.6 bytes')
+    """
+    if n >= 2**60:
+        return f"2^{math.log2(n):.1f} bytes"
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if abs(n) < 1024 or unit == "PiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} PiB"
+
+
+#: Beyond this many variables the chain's size is not even estimated exactly (2^(N/2) vectors per half).
+MAX_ESTIMATED_VARS = 4096
 
 
 def chain_memory_bytes(num_vars: int, num_clauses: int) -> int:
@@ -53,6 +66,11 @@ def chain_memory_bytes(num_vars: int, num_clauses: int) -> int:
     temporaries), Gap-ANN of dimension ``6m`` (uint8 plus the gadget's temporaries), float64 ``Q`` and ``K`` of
     dimension ``12m``, the oracle's scaled copies and its two 128 MiB score tiles.
     """
+    if num_vars > MAX_ESTIMATED_VARS:
+        raise ResourceLimitError(
+            f"the chain on {num_vars} variables lists 2^{(num_vars + 1) // 2} assignments of one half: about "
+            f"2^{(num_vars + 1) // 2 + math.log2(max(num_clauses, 1)) + 6:.0f} bytes, far beyond any memory"
+        )
     n_a, n_b = 2 ** ((num_vars + 1) // 2), 2 ** (num_vars // 2)
     m = max(num_clauses, 1)
     ov = (n_a + n_b) * m * (1 + 8)
@@ -62,11 +80,21 @@ def chain_memory_bytes(num_vars: int, num_clauses: int) -> int:
     return int(ov + gap + 2 * q_k + oracle)
 
 
+def write_text(path: str, text: str) -> None:
+    """Write a text file, turning an unwritable path into one clear error instead of a traceback."""
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise FinegrainedError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def check_memory(needed: int, limit: int | None, what: str) -> None:
     """Raise :class:`ResourceLimitError` naming ``needed`` bytes if it exceeds ``limit`` (default: half of RAM)."""
     limit = default_memory_limit() if limit is None else limit
     if needed > limit:
         raise ResourceLimitError(
-            f"{what} would need about {format_bytes(needed)} ({needed} bytes) of memory, over the limit of "
+            f"{what} would need about {format_bytes(needed)}"
+            f"{f' ({needed} bytes)' if needed < 2**60 else ''} of memory, over the limit of "
             f"{format_bytes(limit)}; raise it with --max-memory if this machine really has the room"
         )

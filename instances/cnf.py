@@ -8,6 +8,7 @@ DIMACS and feeds pysat's CDCL solvers.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -16,6 +17,9 @@ from pysat.formula import CNF
 from pysat.solvers import Solver
 
 from .errors import DimacsError, ParameterError
+
+#: A DIMACS integer: ASCII digits with an optional minus sign (int() would also take "1_0", "+1" and other scripts).
+_INT = re.compile(r"-?[0-9]+")
 
 #: Largest number of variables :meth:`CNFFormula.brute_force_solve` accepts (2**N assignments).
 BRUTE_FORCE_MAX_VARS = 24
@@ -87,7 +91,7 @@ class CNFFormula:
         """Read a DIMACS CNF file, raising :class:`DimacsError` for a missing, unreadable or malformed file."""
         p = Path(path)
         try:
-            text = p.read_text(encoding="utf-8")
+            text = p.read_text(encoding="utf-8-sig")  # tolerate the byte-order mark some editors write
         except FileNotFoundError:
             raise DimacsError(str(p), None, "no such file") from None
         except IsADirectoryError:
@@ -190,7 +194,9 @@ def parse_dimacs(text: str, source: str = "<string>") -> tuple[int, list[list[in
     clauses: list[list[int]] = []
     current: list[int] = []
     current_start = 0
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    # Lines end at "\n" only (and a trailing "\r" is dropped), so line numbers agree with an editor's;
+    # str.splitlines would also break at form feeds and Unicode separators.
+    for lineno, raw in enumerate(text.lstrip("\ufeff").split("\n"), start=1):
         line = raw.strip()
         if not line or line.startswith("c"):
             continue
@@ -202,12 +208,11 @@ def parse_dimacs(text: str, source: str = "<string>") -> tuple[int, list[list[in
             parts = line.split()
             if len(parts) != 4 or parts[0] != "p" or parts[1] != "cnf":
                 raise DimacsError(source, lineno, f"expected header 'p cnf NVARS NCLAUSES', found {line!r}")
-            try:
-                num_vars, declared = int(parts[2]), int(parts[3])
-            except ValueError:
+            if not (_INT.fullmatch(parts[2]) and _INT.fullmatch(parts[3])):
                 raise DimacsError(
                     source, lineno, f"expected integers in header 'p cnf NVARS NCLAUSES', found {line!r}"
-                ) from None
+                )
+            num_vars, declared = int(parts[2]), int(parts[3])
             if num_vars < 0 or declared < 0:
                 raise DimacsError(source, lineno, f"header counts must be non-negative, found {line!r}")
             header_line = lineno
@@ -215,10 +220,9 @@ def parse_dimacs(text: str, source: str = "<string>") -> tuple[int, list[list[in
         if num_vars is None:
             raise DimacsError(source, lineno, "expected the header 'p cnf NVARS NCLAUSES' before the first clause")
         for tok in line.split():
-            try:
-                lit = int(tok)
-            except ValueError:
-                raise DimacsError(source, lineno, f"expected an integer literal, found {tok!r}") from None
+            if not _INT.fullmatch(tok):
+                raise DimacsError(source, lineno, f"expected an integer literal, found {tok!r}")
+            lit = int(tok)
             if lit == 0:
                 clauses.append(current)
                 current = []

@@ -61,6 +61,8 @@ from .base import Reduction
 
 MODES = ("tight", "paper")
 DEFAULT_SAFETY = 1.25
+#: Largest beta * d~ accepted: float64 scores then carry absolute errors below about 1e-3 nats.
+MAX_BETA_D = 1e13
 
 
 @dataclass(frozen=True)
@@ -162,7 +164,10 @@ def lemma47_parameters(
     if not (safety >= 1 and math.isfinite(safety)):
         raise ParameterError(f"the safety factor must be a finite number >= 1, got {safety}")
     log_6n = math.log(6 * n)
-    beta_min = 4 * d * log_6n / (eps * t)
+    gap = eps * t
+    beta_min = 4 * d * log_6n / gap if math.isfinite(gap) and gap > 0 else math.inf
+    if not (math.isfinite(beta_min) and beta_min > 0):
+        raise ParameterError(f"eps * t = {gap:.3g} is outside the float64 range; Gap-ANN needs moderate t and eps")
     paper_eps_a = None
     if beta is not None:
         if not (beta > 0 and math.isfinite(beta)):
@@ -201,6 +206,12 @@ def lemma47_parameters(
         gap_exponent=float(beta * eps * t / (4 * d)),
         log_6n=float(log_6n),
     )
+    if params.beta * params.d_tilde > MAX_BETA_D:
+        raise ParameterError(
+            f"beta = {params.beta:.3g} is too large for float64: scores of size beta/2 summed over d~ = "
+            f"{params.d_tilde} coordinates carry rounding errors near beta * d~ * 1e-16 = "
+            f"{params.beta * params.d_tilde * 1e-16:.2g} nats, which would swamp the threshold margins"
+        )
     if check and not params.gap_condition_holds:
         raise ParameterError(
             f"beta = {params.beta:.6g} is below beta_min = 4 d ln(6n)/(eps t) = {beta_min:.6g}: the gap condition "

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from instances.errors import NumericalError, ParameterError
+from instances.errors import NumericalError, ParameterError, ResourceLimitError
 from instances.logspace import LOG_HUGE, LogArray, log_add
 
 #: exp(CUT) is safely inside the normal float64 range (smallest normal is about exp(-708.4)).
@@ -42,6 +42,8 @@ _SAFE_NATS = 60 * float(np.log(2.0))
 DEFAULT_TILE_BYTES = 16 * 2**20
 #: Minimum rows per block, so that the score product stays an efficient matrix-matrix product.
 MIN_BLOCK_ROWS = 32
+#: Outputs this many nats below their larger part are recomputed in multiprecision (about 8 digits lost).
+CANCEL_NATS = 18.0
 #: More distinct support patterns than this and the keys form a single group.
 MAX_GROUPS = 8
 
@@ -78,6 +80,8 @@ def check_attention_inputs(Q, K, V, scale: float | None) -> tuple[np.ndarray, np
     if not np.isfinite(scale):
         raise ParameterError(f"scale must be finite, got {scale}")
     # A bound on every |score|: if its log is below LOG_HUGE the product cannot overflow.
+    if qmax > 0 and scale != 0 and np.log(qmax) + np.log(abs(scale)) > LOG_HUGE - 1:
+        raise NumericalError(f"scale * Q overflows float64 (|scale| = {abs(scale):.3g}, max|Q| = {qmax:.3g})")
     if qmax > 0 and kmax > 0 and scale != 0:
         log_bound = np.log(qmax) + np.log(kmax) + np.log(max(d, 1)) + np.log(abs(scale))
         if log_bound > LOG_HUGE - 1:
@@ -133,6 +137,11 @@ def exact(Q, K, V, *, scale: float | None = None, tile_bytes: int = DEFAULT_TILE
     n_q, n_k, d_v = Q.shape[0], K.shape[0], V.shape[1]
     c = 2 * d_v  # numerator columns; column c of W is the all-ones column for the row sums
     W = np.concatenate([np.maximum(V, 0.0), np.maximum(-V, 0.0), np.ones((n_k, 1))], axis=1)
+    # Columns scaled to maximum 1: sums of huge values cannot overflow, subnormal ones become normal, and the
+    # scale comes back exactly as a log.
+    col_max = W.max(axis=0)
+    col_scale = np.where(col_max > 0, col_max, 1.0)
+    W /= col_scale
     order, groups = _key_groups(W)
     W = np.ascontiguousarray(W[order])
     KT = np.ascontiguousarray(K[order].T)
@@ -167,10 +176,49 @@ def exact(Q, K, V, *, scale: float | None = None, tile_bytes: int = DEFAULT_TILE
         log_num[start:stop] = _lse_stack(parts_num)
         log_den[start:stop] = _lse_stack(parts_den)
 
+    log_num += np.log(col_scale[:c])
     pos = LogArray(np.where(np.isneginf(log_num[:, :d_v]), 0, 1), log_num[:, :d_v])
     neg = LogArray(np.where(np.isneginf(log_num[:, d_v:]), 0, -1), log_num[:, d_v:])
     out = log_add(pos, neg)
-    return LogArray(out.sign, np.where(out.sign == 0, -np.inf, out.log_abs - log_den[:, None]))
+    out = LogArray(out.sign, np.where(out.sign == 0, -np.inf, out.log_abs - log_den[:, None]))
+    return _fix_cancellation(out, pos, neg, log_den, Q, K, V, scale)
+
+
+def _fix_cancellation(out: LogArray, pos: LogArray, neg: LogArray, log_den: np.ndarray, Q, K, V, scale) -> LogArray:
+    """Recompute in multiprecision the entries whose positive and negative parts cancel.
+
+    ``P - N`` computed from ``P`` and ``N`` (each exact to float64 rounding) keeps about ``16 - c/ln 10`` digits
+    when it is ``e^c`` times smaller than ``max(P, N)``. Entries with ``c > CANCEL_NATS`` (fewer than about 8
+    digits left, or an exact zero that may not be one) are recomputed with :func:`.reference.reference` at a
+    precision that covers the cancellation; if that would be too much work, a :class:`NumericalError` says so.
+    """
+    both = (pos.sign != 0) & (neg.sign != 0)
+    if not both.any():
+        return out
+    top = np.maximum(pos.log_abs, neg.log_abs)
+    cancelled = np.where(out.sign == 0, np.inf, top - (out.log_abs + log_den[:, None]))
+    flagged = both & (cancelled > CANCEL_NATS)
+    if not flagged.any():
+        return out
+    from .reference import reference  # imported here: reference builds on this module
+
+    rows, cols = np.flatnonzero(flagged.any(axis=1)), np.flatnonzero(flagged.any(axis=0))
+    finite = cancelled[flagged][np.isfinite(cancelled[flagged])]
+    dps = int(30 + (finite.max(initial=0.0) + 50) / np.log(10))
+    try:
+        fixed = reference(Q[rows], K, V[:, cols], scale=scale, dps=dps)
+    except ResourceLimitError:
+        raise NumericalError(
+            f"{int(flagged.sum())} output entries cancel to fewer than 8 significant digits (positive and negative "
+            "parts of V nearly balance) and are too many to recompute in multiprecision; use "
+            "finegrained.attention.reference on those rows"
+        ) from None
+    sign, log_abs = out.sign.copy(), out.log_abs.copy()
+    sub = flagged[np.ix_(rows, cols)]
+    rr, cc = np.nonzero(sub)
+    sign[rows[rr], cols[cc]] = fixed.sign[rr, cc]
+    log_abs[rows[rr], cols[cc]] = fixed.log_abs[rr, cc]
+    return LogArray(sign, log_abs)
 
 
 def _recompute(lp: np.ndarray, unsafe: np.ndarray, Qs: np.ndarray, KT: np.ndarray, W: np.ndarray, m: np.ndarray):

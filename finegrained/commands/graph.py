@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import networkx as nx
 
-from instances.errors import FinegrainedError, ParameterError
+from instances.errors import ParameterError
 from reductions import reduction_graph
+
+from ..plots import pyplot, save_figure
+from ..resources import write_text
 
 HELP = "show the reduction graph (text, DOT, PNG or JSON)"
 
@@ -84,13 +86,7 @@ def to_dot(g: nx.DiGraph, hot: set[tuple[str, str]]) -> str:
 
 
 def to_png(g: nx.DiGraph, hot: set[tuple[str, str]], output: str) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise FinegrainedError("--format png needs matplotlib: pip install 'finegrained[plot]'") from None
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(10, 4.5))
     layers = {n: i for i, n in enumerate(nx.topological_sort(g))} if nx.is_directed_acyclic_graph(g) else {}
     pos = {n: (layers.get(n, i), (i % 2) * 0.6) for i, n in enumerate(g.nodes)} if layers else nx.spring_layout(
@@ -103,8 +99,7 @@ def to_png(g: nx.DiGraph, hot: set[tuple[str, str]], output: str) -> None:
     nx.draw_networkx_edges(g, pos, edgelist=list(hot), ax=ax, arrows=True, node_size=2600, edge_color="red", width=2.5)
     ax.set_axis_off()
     fig.tight_layout()
-    fig.savefig(output, dpi=120)
-    plt.close(fig)
+    save_figure(fig, output)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -121,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     text = to_text(g, hot) if args.format == "text" else to_dot(g, hot)
     if args.output:
-        Path(args.output).write_text(text + "\n", encoding="utf-8")
+        write_text(args.output, text + "\n")
         print(f"wrote {args.output}")
     else:
         print(text)

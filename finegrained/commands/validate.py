@@ -71,7 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(the exact answer pushed by eps_a towards 2t~)")
     parser.add_argument("--eps-adv", metavar="LOG_EPS", default=None,
                         help="make the oracle adversarial with error eps given as a natural log: a number "
-                        "(e.g. -2480), or 'eps_a' / 't~' optionally with an offset in nats (e.g. 't~+0.5')")
+                        "(e.g. -2480; write --eps-adv=-1e3 for an exponent form), or 'eps_a' / 't~' "
+                        "optionally with an offset in nats (e.g. 't~+0.5')")
     parser.add_argument("--rows", type=_rows, default=DEFAULT_ROWS, metavar="K|all",
                         help=f"table rows to show: the K closest to the threshold (default {DEFAULT_ROWS}) or all")
     parser.add_argument("--proof", action="store_true",
@@ -192,6 +193,8 @@ def _gap_source(args: argparse.Namespace) -> tuple[GapANNInstance, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.params == "paper" and args.safety is not None:
+        raise ParameterError("--safety applies to the tight parameters only; the paper mode fixes beta by Eq. (9)")
     if args.symbolic and not args.proof:
         raise ParameterError("--symbolic needs --proof")
     if args.plot and not args.sweep:

@@ -46,6 +46,32 @@ def test_chain_agrees_with_pysat(params):
     assert min(sum(answers), len(answers) - sum(answers)) > FORMULAS // 4  # plenty of both
 
 
+def messy_formula(seed: int) -> CNFFormula:
+    """Duplicate literals, tautologies, the odd empty clause, wide clauses and unused variables."""
+    rng = np.random.default_rng(10_000 + seed)
+    n = int(rng.integers(0, 11))
+    clauses = []
+    for _ in range(int(rng.integers(0, 3 * n + 3))):
+        width = 0 if rng.random() < 0.03 or n == 0 else int(rng.integers(1, 7))
+        variables = rng.integers(1, n + 1, size=width) if n else np.zeros(0, dtype=int)
+        clauses.append([int(v) * (1 if rng.random() < 0.5 else -1) for v in variables])
+    return CNFFormula(clauses, num_vars=n + int(rng.integers(0, 3)))
+
+
+@pytest.mark.parametrize("params", ["tight", "paper"])
+def test_chain_agrees_with_pysat_on_messy_formulas(params):
+    answers = []
+    for seed in range(150):
+        f = messy_formula(seed)
+        r = run_chain(f, params=params, cdcl=False)
+        expected = glucose(f)
+        assert r.satisfiable == expected == (f.brute_force_solve() is not None), f"seed {seed}"
+        if r.satisfiable:
+            assert f.is_satisfied_by(r.assignment)
+        answers.append(expected)
+    assert 20 < sum(answers) < 130
+
+
 def test_result_fields_and_json():
     f = CNFFormula.read(example_path("php-3-2"))
     r = run_chain(f)

@@ -80,3 +80,32 @@ def test_console_script_has_no_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "finegrained.cli", "chain", str(f)],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "bad.cnf:2:" in proc.stderr
+
+
+def test_contradicted_unsat_answer_exits_one(capsys, monkeypatch):
+    import numpy as np
+
+    from finegrained.attention import ORACLES
+    from instances.logspace import LogArray
+
+    def zero(Q, K, V, *, scale=None):  # an oracle that is wrong on purpose: every output is 0
+        return LogArray(np.zeros((Q.shape[0], V.shape[1]), dtype=np.int8), np.full((Q.shape[0], V.shape[1]), -np.inf))
+
+    monkeypatch.setitem(ORACLES, "zero", zero)
+    code, out, _ = run(capsys, "chain", "--example", "tiny4", "--oracle", "zero")
+    assert code == 1 and "UNSATISFIABLE" in out and "DISAGREES" in out
+
+
+def test_huge_formulas_are_refused_quickly(capsys, tmp_path):
+    for header, fragment in (("p cnf 3000 1", "2^1510"), ("p cnf 99999999999999999999 1", "far beyond any memory")):
+        f = tmp_path / "big.cnf"
+        f.write_text(f"{header}\n1 0\n")
+        code, _, err = run(capsys, "chain", str(f))
+        assert code == 2 and fragment in err and err.count("\n") == 1
+
+
+def test_negative_seed_and_paper_safety_in_other_commands(capsys):
+    code, _, err = run(capsys, "explain", "--random", "4", "--seed", "-1")
+    assert code == 2 and "non-negative integer" in err
+    code, _, err = run(capsys, "validate", "--proof", "--params", "paper", "--safety", "2")
+    assert code == 2 and "tight parameters only" in err

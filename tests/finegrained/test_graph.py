@@ -28,3 +28,12 @@ def test_errors(capsys):
     assert "no chain of reductions" in capsys.readouterr().err
     assert main(["graph", "--format", "png"]) == 2
     assert "-o FILE.png" in capsys.readouterr().err
+
+
+def test_unwritable_outputs_are_one_line(capsys, tmp_path):
+    for argv in (["graph", "--format", "dot", "-o", str(tmp_path)],
+                 ["graph", "--format", "png", "-o", str(tmp_path / "no" / "g.png")],
+                 ["explain", "-o", str(tmp_path / "no" / "w.md")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("finegrained: error: cannot write") and err.count("\n") == 1

@@ -38,6 +38,11 @@ def test_comments_multiline_clauses_and_percent_marker():
         ("p cnf 2 2\n1 2 0\n", 1, "header declares 2 clauses but the file contains 1"),
         ("p cnf 2 1\n1 2 0\np cnf 2 1\n", 3, "second 'p' header"),
         ("p cnf 2 1\n1 2\n", 2, "not terminated by 0"),
+        ("p cnf 10 1\n1_0 0\n", 2, "expected an integer literal, found '1_0'"),
+        ("p cnf 2 1\n+1 0\n", 2, "found '+1'"),
+        ("p cnf 2 1\n\u0661 0\n", 2, "expected an integer literal"),
+        ("p cnf +2 1\n1 0\n", 1, "expected integers in header"),
+        ("c x\fy\np cnf 2 1\n1 3 0\n", 3, "literal 3 is out of range"),  # a form feed does not end a line
     ],
 )
 def test_malformed_dimacs_names_file_and_line(text, line, fragment):
@@ -46,6 +51,13 @@ def test_malformed_dimacs_names_file_and_line(text, line, fragment):
     assert info.value.line == line
     assert str(info.value).startswith(f"bad.cnf:{line}: ")
     assert fragment in str(info.value)
+
+
+def test_byte_order_mark_and_crlf_are_accepted(tmp_path):
+    path = tmp_path / "bom.cnf"
+    path.write_bytes("\ufeffp cnf 2 1\r\n1 -2 0\r\n".encode())
+    f = CNFFormula.read(path)
+    assert f.num_vars == 2 and f.clauses == [[1, -2]]
 
 
 def test_missing_header_and_missing_file(tmp_path):

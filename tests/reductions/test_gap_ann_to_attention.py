@@ -113,6 +113,10 @@ def test_parameter_errors():
         GapANNToAAttC(mode="loose")
     with pytest.raises(ParameterError, match="t > 0"):
         lemma47_parameters(8, 8, 12, 0.0, 0.6)
+    with pytest.raises(ParameterError, match="outside the float64 range"):
+        lemma47_parameters(8, 8, 12, 1e-300, 1e-300)
+    with pytest.raises(ParameterError, match="too large for float64"):
+        lemma47_parameters(8, 8, 12, 5.0, 0.6, beta=1e300)
     unbalanced = GapANNInstance(np.array([[1, 1]]), np.array([[1, 0]]), t=1.0, eps=1.0)
     with pytest.raises(ParameterError, match="balanced"):
         GapANNToAAttC().forward(unbalanced)

@@ -84,3 +84,26 @@ def test_memory_stays_below_the_score_matrix():
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < n * n * 8 / 4  # the n x n score matrix would be 72 MB; the tiles take a few MB
+
+
+@pytest.mark.parametrize(
+    ("Q", "K", "V", "log_expected"),
+    [
+        # positive and negative parts cancel to 1e-20 of their size: recomputed in multiprecision
+        ([[0.0]], [[0.0], [0.0], [0.0]], [[1.0], [-1.0], [1e-20]], np.log(1e-20 / 3)),
+        ([[100.0]], [[10.0], [10.0], [-10.0]], [[1e-300], [-1e-300], [1.0]], -2000 - np.log(2)),
+        # column sums that would overflow float64, and subnormal values
+        ([[0.0]], [[0.0], [0.0], [0.0]], [[1.7e308], [1.7e308], [1.0]], np.log(1.7e308) + np.log(2 / 3)),
+        ([[0.0]], [[0.0], [0.0], [0.0]], [[5e-324], [5e-324], [5e-324]], np.log(5e-324)),
+    ],
+)
+def test_extreme_values_are_exact(Q, K, V, log_expected):
+    out = exact(np.array(Q), np.array(K), np.array(V), scale=1.0)
+    assert out.sign[0, 0] == 1 and np.isclose(out.log_abs[0, 0], log_expected, rtol=0, atol=1e-9)
+
+
+def test_exact_cancellation_is_zero_and_scale_overflow_is_refused():
+    out = exact(np.zeros((1, 1)), np.zeros((2, 1)), np.array([[1.0], [-1.0]]), scale=1.0)
+    assert out.sign[0, 0] == 0 and np.isneginf(out.log_abs[0, 0])
+    with pytest.raises(NumericalError, match="scale \\* Q overflows"):
+        exact(np.array([[1e300]]), np.array([[1e-300], [0.0]]), np.ones((2, 1)), scale=1e10)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-import time
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -184,22 +184,23 @@ def test_parameter_errors() -> None:
         poly_plan(0, 2, 1.0, 1e-3)
 
 
-def test_planner_refuses_the_reduction_instances_quickly() -> None:
-    start = time.perf_counter()
+def test_planner_refuses_the_reduction_instances_without_allocating() -> None:
     plan = poly_plan(2**11, 1020, 230.0, 1e-6)
     assert not plan.fits and not plan.beats_exact
     assert plan.rank == math.comb(plan.degree + 1020, 1020)
     assert plan.log10_rank > 300
     plan = poly_plan(2**400, 10**4, 1e3, 1e-300)
     assert plan.log10_rank > 1000
-    assert time.perf_counter() - start < 2.0
 
     rng = np.random.default_rng(0)
     Q = rng.choice([-230.0, 230.0], size=(2**11, 1020))
-    start = time.perf_counter()
+    # refused by the planner, before any feature matrix exists: peak memory stays near the inputs' size
+    tracemalloc.start()
     with pytest.raises(ResourceLimitError, match="SETH side of the B ~ sqrt"):
         poly(Q, Q, Q[:, :4], eps=1e-6)
-    assert time.perf_counter() - start < 5.0
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 4 * Q.nbytes
 
 
 def test_planner_memory_limit_and_small_case() -> None:
