@@ -67,3 +67,15 @@ def list_of(item):
 
     parse.__name__ = f"list of {item.__name__}"
     return parse
+
+
+def memory_size(text: str) -> int:
+    """A memory size such as ``512M``, ``8G`` or a number of bytes (see :func:`finegrained.resources.parse_size`)."""
+    from instances.errors import FinegrainedError
+
+    from .resources import parse_size
+
+    try:
+        return parse_size(text)
+    except FinegrainedError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

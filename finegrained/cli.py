@@ -17,16 +17,10 @@ from instances.errors import FinegrainedError
 from instances.examples import DEFAULT_EXAMPLE, example_path, list_examples
 
 from . import bench as bench_pkg
+from .argtypes import memory_size
 from .attention import ORACLES
 from .chain import ChainResult, run_chain
-from .resources import chain_memory_bytes, parse_size
-
-
-def _size(text: str) -> int:
-    try:
-        return parse_size(text)
-    except FinegrainedError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+from .resources import chain_memory_bytes
 
 
 def _add_chain(sub: argparse._SubParsersAction) -> None:
@@ -41,7 +35,7 @@ def _add_chain(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--oracle", default="exact", help=f"attention oracle, one of: {', '.join(sorted(ORACLES))}")
     p.add_argument("--params", default="tight", choices=("tight", "paper"), help="Lemma 4.7 constants")
     p.add_argument("--safety", type=float, default=None, help="factor on beta_min in tight mode (default 1.25)")
-    p.add_argument("--max-memory", type=_size, default=None,
+    p.add_argument("--max-memory", type=memory_size, default=None,
                    help="refuse instances needing more memory than this (e.g. 8G; default: half of RAM)")
     p.add_argument("--no-cdcl", action="store_true", help="skip the cross-check with pysat's CDCL solver")
     p.add_argument("--ann", metavar="FILE.npz", default=None,

@@ -504,13 +504,23 @@ def _scalar(data: Any, key: str, source: str) -> float:
     return float(arr)
 
 
+def _int_scalar(data: Any, key: str, source: str) -> int:
+    """A numeric scalar that must hold an integer (``4.0`` is fine, ``4.7`` is refused rather than truncated)."""
+    value = _scalar(data, key, source)
+    if not (math.isfinite(value) and value.is_integer()):
+        raise ParameterError(f"{source}: {key!r} must be an integer, got {value:g}")
+    return int(value)
+
+
 def load_gap_ann(path: str | os.PathLike) -> tuple[GapANNInstance, dict[str, Any]]:
     """Read a Gap-ANN instance and its metadata from an ``.npz`` file.
 
     Accepts the layout of :func:`save_gap_ann` and, for files written by hand, plain 0/1 matrices ``A`` and ``B``
     with scalars ``t`` and ``eps``. Every problem (missing file, not an ``.npz``, missing keys, bad shapes,
     non-binary entries, an unknown format version) raises :class:`ParameterError` (or another
-    :class:`FinegrainedError`) whose message starts with the file name.
+    :class:`FinegrainedError`) whose message starts with the file name, and so does an instance that the
+    reductions could not use: ``A`` or ``B`` without rows, dimension 0, or a non-integral ``d`` or
+    ``format_version``.
 
     Returns
     -------
@@ -538,13 +548,13 @@ def load_gap_ann(path: str | os.PathLike) -> tuple[GapANNInstance, dict[str, Any
                 raise ParameterError(f"{source}: missing key(s) {', '.join(sorted(missing))}; keys are {sorted(keys)}")
             meta: dict[str, Any] = {}
             if "format_version" in keys:
-                version = int(_scalar(data, "format_version", source))
+                version = _int_scalar(data, "format_version", source)
                 if not 1 <= version <= FORMAT_VERSION:
                     raise ParameterError(
                         f"{source}: format version {version} is not supported (this toolkit reads 1..{FORMAT_VERSION})"
                     )
             if {"A_packed", "B_packed", "d"} <= keys:
-                d = int(_scalar(data, "d", source))
+                d = _int_scalar(data, "d", source)
                 if d < 1:
                     raise ParameterError(f"{source}: dimension d must be positive, got {d}")
                 A = _unpack("A", data["A_packed"], d, source)
@@ -572,6 +582,12 @@ def load_gap_ann(path: str | os.PathLike) -> tuple[GapANNInstance, dict[str, Any
         instance = GapANNInstance(A, B, t, eps)
     except ParameterError as exc:
         raise ParameterError(f"{source}: {exc}") from None
+    if instance.n_a == 0:
+        raise ParameterError(f"{source}: A has no rows; a Gap-ANN instance needs at least one query vector")
+    if instance.n_b == 0:
+        raise ParameterError(f"{source}: B has no rows; a Gap-ANN instance needs at least one data vector")
+    if instance.dim == 0:
+        raise ParameterError(f"{source}: the vectors have dimension 0; expected A and B with at least one column")
     _check_ground_truth(meta, instance, source)
     return instance, meta
 

@@ -15,25 +15,71 @@ runs only for ``n <= 2^--attention-max-log2-n``. The table also shows which meth
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import time
 
 import numpy as np
 
 from finegrained.ann_chain import run_ann_chain
+from finegrained.argtypes import finite_float, list_of, memory_size, nonneg_int, pos_float, pos_int
 from finegrained.gap_ann_solvers import DEFAULT_COST_MODEL, METHODS, solve_gap_ann
+from finegrained.resources import check_memory
+from instances.errors import ParameterError
 from instances.gap_ann_builders import max_far_distance, planted
 
 
+def _nonneg_float(text: str) -> float:
+    """argparse type: a finite float >= 0."""
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}")
+    return value
+
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log2-n-min", type=int, default=10)
-    parser.add_argument("--log2-n-max", type=int, default=14)
-    parser.add_argument("--dims", default="64,128,256,512", help="comma-separated dimensions (even)")
-    parser.add_argument("--attention-max-log2-n", type=int, default=12, help="largest n for the attention route")
-    parser.add_argument("--narrow-t", type=float, default=3.0, help="threshold of the narrow (small t) regime")
+    parser.add_argument("--log2-n-min", type=nonneg_int, default=10)
+    parser.add_argument("--log2-n-max", type=nonneg_int, default=14)
+    parser.add_argument("--dims", type=list_of(pos_int), default="64,128,256,512",
+                        help="comma-separated dimensions (even)")
+    parser.add_argument("--attention-max-log2-n", type=nonneg_int, default=12,
+                        help="largest n for the attention route")
+    parser.add_argument("--narrow-t", type=pos_float, default=3.0, help="threshold of the narrow (small t) regime")
     parser.add_argument("--no-narrow", action="store_true", help="skip the narrow regime")
-    parser.add_argument("--ball-max-seconds", type=float, default=20.0,
+    parser.add_argument("--ball-max-seconds", type=_nonneg_float, default=20.0,
                         help="skip the Hamming ball where the cost model expects more than this")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=nonneg_int, default=0)
+    parser.add_argument("--max-memory", type=memory_size, default=None,
+                        help="refuse sizes needing more memory than this (e.g. 8G; default: half of RAM)")
+
+
+def memory_bytes(n: int, d: int, attention: bool) -> int:
+    """Rough peak memory of one size: the 0/1 instance and its float32 copies, the deciders' score tiles and,
+    on the attention route, float64 ``2n x 2d`` matrices and the oracle's score tiles."""
+    base = n * d * 2 * (1 + 4 + 8) + 2**28
+    return int(base + (2 * n * 2 * d * 8 * 4 + 2**28 if attention else 0))
+
+
+def check_arguments(args: argparse.Namespace) -> list[int]:
+    """The list of dimensions; :class:`ParameterError` (one line) for an empty or infeasible grid."""
+    dims = args.dims
+    if isinstance(dims, str):  # a programmatic caller
+        try:
+            dims = list_of(pos_int)(dims)
+        except argparse.ArgumentTypeError as exc:
+            raise ParameterError(f"--dims: {exc}") from None
+    odd = [d for d in dims if d % 2]
+    if odd:
+        raise ParameterError(f"--dims must be even (balanced vectors of weight d/2), got {odd}")
+    if args.log2_n_min > args.log2_n_max:
+        raise ParameterError(f"--log2-n-min ({args.log2_n_min}) must be at most --log2-n-max ({args.log2_n_max})")
+    if not (math.isfinite(args.narrow_t) and args.narrow_t > 0):
+        raise ParameterError(f"--narrow-t must be a finite positive number, got {args.narrow_t}")
+    n, d = 2**args.log2_n_max, max(dims)
+    check_memory(memory_bytes(n, d, n <= 2**args.attention_max_log2_n), getattr(args, "max_memory", None),
+                 f"bench ann at n = 2^{args.log2_n_max}, d = {d}")
+    return dims
 
 
 def _case(n: int, d: int, regime: str, narrow_t: float, seed: int) -> tuple:
@@ -74,7 +120,7 @@ def measure(n: int, d: int, regime: str, args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> dict:
-    dims = [int(x) for x in str(args.dims).split(",") if x.strip()]
+    dims = check_arguments(args)
     rows = []
     regimes = ["wide"] + ([] if args.no_narrow else ["narrow"])
     for regime in regimes:
@@ -82,7 +128,9 @@ def run(args: argparse.Namespace) -> dict:
             for k in range(args.log2_n_min, args.log2_n_max + 1):
                 rows.append(measure(2**k, d, regime, args))
     result = {"rows": rows}
-    if not getattr(args, "json", False):
+    if getattr(args, "json", False):
+        print(json.dumps(result, indent=1))
+    else:
         print(format_table(result))
     return result
 

@@ -20,25 +20,80 @@ Exponents are least-squares slopes of ``log time`` against ``log n`` over the la
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
 
 import numpy as np
 
+from finegrained.argtypes import list_of, memory_size, nonneg_int, pos_float, pos_int
 from finegrained.attention.anytemp import anytemp
 from finegrained.attention.exact import exact
+from finegrained.resources import check_memory
+from instances.errors import ParameterError
+
+#: Key laws of :func:`make_inputs`.
+LAWS = ("uniform", "sphere")
+
+
+def law(text: str) -> str:
+    """argparse type: one of :data:`LAWS`."""
+    if text not in LAWS:
+        raise argparse.ArgumentTypeError(f"expected a key law ({', '.join(LAWS)}), got {text!r}")
+    return text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--min-log2-n", type=int, default=10)
-    parser.add_argument("--max-log2-n", type=int, default=16, help="largest n = 2^k (default fits ~8 minutes)")
-    parser.add_argument("--dims", default="1,2,3", help="comma-separated head dimensions")
-    parser.add_argument("--bs", default="1,10,100,1000", help="comma-separated entry bounds B")
-    parser.add_argument("--laws", default="uniform,sphere", help="key laws: uniform, sphere")
-    parser.add_argument("--eps-rel", type=float, default=1e-6, help="eps = eps_rel * max|V|")
-    parser.add_argument("--rows", type=int, default=64, help="query rows checked against exact attention")
-    parser.add_argument("--exact-full-max", type=int, default=13, help="time exact on all rows up to n = 2^this")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--min-log2-n", type=nonneg_int, default=10)
+    parser.add_argument("--max-log2-n", type=nonneg_int, default=16,
+                        help="largest n = 2^k (default fits ~8 minutes)")
+    parser.add_argument("--dims", type=list_of(pos_int), default="1,2,3", help="comma-separated head dimensions")
+    parser.add_argument("--bs", type=list_of(pos_float), default="1,10,100,1000",
+                        help="comma-separated entry bounds B > 0")
+    parser.add_argument("--laws", type=list_of(law), default="uniform,sphere",
+                        help=f"comma-separated key laws: {', '.join(LAWS)}")
+    parser.add_argument("--eps-rel", type=pos_float, default=1e-6, help="eps = eps_rel * max|V|")
+    parser.add_argument("--rows", type=pos_int, default=64, help="query rows checked against exact attention")
+    parser.add_argument("--exact-full-max", type=nonneg_int, default=13,
+                        help="time exact on all rows up to n = 2^this")
+    parser.add_argument("--seed", type=nonneg_int, default=0)
+    parser.add_argument("--max-memory", type=memory_size, default=None,
+                        help="refuse sizes needing more memory than this (e.g. 8G; default: half of RAM)")
+
+
+
+def _parsed(value, item, option: str) -> list:
+    """A list option as parsed by argparse, or a comma-separated string from a programmatic caller."""
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    try:
+        return list_of(item)(str(value))
+    except argparse.ArgumentTypeError as exc:
+        raise ParameterError(f"{option}: {exc}") from None
+
+
+def check_arguments(args: argparse.Namespace) -> tuple[list[int], list[float], list[str]]:
+    """The grid (dims, bounds, laws); :class:`ParameterError` (one line) if it is invalid or empty."""
+    dims = _parsed(args.dims, pos_int, "--dims")
+    bs = _parsed(args.bs, pos_float, "--bs")
+    laws = _parsed(args.laws, law, "--laws")
+    if args.min_log2_n > args.max_log2_n:
+        raise ParameterError(f"--min-log2-n ({args.min_log2_n}) must be at most --max-log2-n ({args.max_log2_n})")
+    if not (math.isfinite(args.eps_rel) and args.eps_rel > 0) or args.rows < 1:
+        raise ParameterError(f"need --eps-rel > 0 and --rows >= 1, got {args.eps_rel} and {args.rows}")
+    if not any(lw != "sphere" or d >= 2 for lw in laws for d in dims):
+        raise ParameterError("the sphere law needs d >= 2 and no other law was asked for: add a dimension >= 2 "
+                             "to --dims or the uniform law to --laws")
+    n, d = 2**args.max_log2_n, max(dims)
+    check_memory(memory_bytes(n, d), getattr(args, "max_memory", None),
+                 f"bench anytemp at n = 2^{args.max_log2_n}, d = {d}")
+    return dims, bs, laws
+
+
+def memory_bytes(n: int, d: int) -> int:
+    """Rough peak memory of one case: ``Q``, ``K``, ``V``, the output and the key tree (a few float64 copies of
+    the ``n x (d + 1)`` inputs), plus the exact reference's score tiles."""
+    return int(8 * n * 8 * (d + 1)) + 2**28
 
 
 def make_inputs(law: str, n: int, d: int, B: float, rng: np.random.Generator):
@@ -105,10 +160,8 @@ def _slope(rows: list[dict], key: str) -> float | None:
 
 
 def run(args: argparse.Namespace) -> dict:
+    dims, bs, laws = check_arguments(args)
     rng = np.random.default_rng(args.seed)
-    dims = [int(x) for x in str(args.dims).split(",")]
-    bs = [float(x) for x in str(args.bs).split(",")]
-    laws = [x.strip() for x in str(args.laws).split(",")]
     cases, fits = [], []
     for law in laws:
         for d in dims:
@@ -123,7 +176,9 @@ def run(args: argparse.Namespace) -> dict:
                              "seconds_at_max_n": series[-1]["seconds"]})
     result = {"eps_rel": args.eps_rel, "cases": cases, "fits": fits,
               "all_within_bound": all(c["ok"] for c in cases)}
-    if not getattr(args, "json", False):
+    if getattr(args, "json", False):
+        print(json.dumps(result, indent=1))
+    else:
         print(format_tables(result))
     return result
 

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import time
 
 import numpy as np
 
 from instances.errors import FinegrainedError, ParameterError
 
+from ..argtypes import memory_size, nonneg_int, pos_float, pos_int, unit_float
 from ..attention import ORACLES, exact
+from ..resources import check_memory
 
 DEFAULT_ALGORITHMS = ("exact", "poly", "anytemp", "lev", "random_features")
 #: Exact attention on all rows is skipped above this n (it is timed on sampled rows and extrapolated).
@@ -25,17 +29,27 @@ FULL_EXACT_MAX_N = 2**14
 SAMPLE_ROWS = 256
 
 
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--d", type=int, default=2, help="head dimension (default 2)")
-    parser.add_argument("--B", type=float, default=1.0, help="entries uniform in [-B, B] (default 1)")
-    parser.add_argument("--eps", type=float, default=1e-6, help="accuracy asked of poly and anytemp (default 1e-6)")
-    parser.add_argument("--min-log2-n", type=int, default=10)
-    parser.add_argument("--max-log2-n", type=int, default=15)
+    parser.add_argument("--d", type=pos_int, default=2, help="head dimension (default 2)")
+    parser.add_argument("--B", type=pos_float, default=1.0, help="entries uniform in [-B, B] (default 1)")
+    parser.add_argument("--eps", type=unit_float, default=1e-6,
+                        help="accuracy asked of poly and anytemp, in (0, 1) (default 1e-6)")
+    parser.add_argument("--min-log2-n", type=nonneg_int, default=10)
+    parser.add_argument("--max-log2-n", type=nonneg_int, default=15)
     parser.add_argument("--algorithms", default=",".join(DEFAULT_ALGORITHMS),
                         help=f"comma-separated oracle names (default {','.join(DEFAULT_ALGORITHMS)})")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeat", type=pos_int, default=3)
+    parser.add_argument("--seed", type=nonneg_int, default=0)
     parser.add_argument("--plot", metavar="FILE.png", help="save time against n")
+    parser.add_argument("--max-memory", type=memory_size, default=None,
+                        help="refuse sizes needing more memory than this (e.g. 8G; default: half of RAM)")
+
+
+def memory_bytes(n: int, d: int) -> int:
+    """Rough peak memory at one size: ``Q``, ``K``, ``V``, a few outputs and copies (float64 ``n x d``), and the
+    exact reference's score tiles; the oracles that need more refuse on their own (reported as refused)."""
+    return int(8 * n * d * 12) + 2**28
 
 
 def _call(name: str, eps: float):
@@ -56,8 +70,14 @@ def run(args: argparse.Namespace) -> dict:
     unknown = [a for a in names if a not in ORACLES]
     if unknown:
         raise ParameterError(f"unknown algorithm(s) {', '.join(unknown)}; available: {', '.join(sorted(ORACLES))}")
-    if args.d < 1 or args.B <= 0 or not 0 < args.eps < 1 or args.min_log2_n > args.max_log2_n:
+    if (args.d < 1 or not (math.isfinite(args.B) and args.B > 0) or not 0 < args.eps < 1
+            or args.min_log2_n > args.max_log2_n):
         raise ParameterError("need d >= 1, B > 0, 0 < eps < 1 and --min-log2-n <= --max-log2-n")
+    if args.plot and not os.path.isdir(os.path.dirname(os.path.abspath(args.plot))):
+        raise FinegrainedError(f"cannot write {args.plot}: directory "
+                               f"{os.path.dirname(os.path.abspath(args.plot))} does not exist")
+    check_memory(memory_bytes(2**args.max_log2_n, args.d), getattr(args, "max_memory", None),
+                 f"bench compare at n = 2^{args.max_log2_n}, d = {args.d}")
     rng = np.random.default_rng(args.seed)
     rows = []
     for k in range(args.min_log2_n, args.max_log2_n + 1):

@@ -5,6 +5,8 @@ Four measurements, one run each:
 1. **Scaling.** Time of :func:`~finegrained.attention.lev.heavy_entries` with ``n`` queries and ``n`` keys,
    for ``n = 2^10 .. 2^max_log2_n`` at fixed ``d`` and ``eps``, with the least-squares exponent of
    ``time ~ n^a`` over the largest half of the sizes; dense brute force is timed while ``n <= 2^12``.
+   ``--max-log2-n`` must lie in ``[2, 24]``; below 11 the grid starts at ``2^(max_log2_n - 1)`` so the fit has
+   two sizes, and sizes whose estimated memory exceeds half of RAM are refused before anything is allocated.
 2. **Universal-set size** ``|U|`` against the bound ``rank/eps`` for several ``(d, eps)`` and key laws.
 3. **p != 2.** Recall of the Lewis-weight universal set against brute force, ``|U|``, the proven bound
    ``c_p rank / eps`` and the number of distinct heavy columns actually hit.
@@ -15,10 +17,12 @@ Four measurements, one run each:
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import numpy as np
 
+from finegrained.argtypes import memory_size, nonneg_int, pos_float, pos_int
 from finegrained.attention.exact import exact
 from finegrained.attention.lev import (
     dense_scores,
@@ -29,14 +33,48 @@ from finegrained.attention.lev import (
     sensitivity_factor,
     universal_set,
 )
+from finegrained.resources import check_memory
+from instances.errors import ParameterError
+
+#: Smallest n = 2^k of the scaling run (when --max-log2-n allows it).
+MIN_LOG2_N = 10
+#: Bounds of --max-log2-n: the fit needs two sizes (2^1, 2^2); 2^24 queries and keys is already minutes and GiB.
+MAX_LOG2_N_RANGE = (2, 24)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--max-log2-n", type=int, default=18, help="largest n = 2^k of the scaling run")
-    parser.add_argument("--d", type=int, default=16, help="head dimension of the scaling run")
-    parser.add_argument("--eps", type=float, default=0.05, help="threshold of the scaling run")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeats", type=int, default=3, help="timings keep the fastest of this many runs")
+    lo, hi = MAX_LOG2_N_RANGE
+    parser.add_argument("--max-log2-n", type=pos_int, default=18,
+                        help=f"largest n = 2^k of the scaling run, {lo}..{hi} (default 18)")
+    parser.add_argument("--d", type=pos_int, default=16, help="head dimension of the scaling run")
+    parser.add_argument("--eps", type=pos_float, default=0.05, help="threshold of the scaling run, in (0, 1]")
+    parser.add_argument("--seed", type=nonneg_int, default=0)
+    parser.add_argument("--repeats", type=pos_int, default=3, help="timings keep the fastest of this many runs")
+    parser.add_argument("--max-memory", type=memory_size, default=None,
+                        help="refuse a scaling run needing more memory than this (e.g. 8G; default: half of RAM)")
+
+
+
+def scaling_memory_bytes(n: int, d: int, eps: float) -> int:
+    """Conservative peak memory of one scaling step: ``Q``, ``K`` and the SVD factors (about four ``n x d``
+    float64 matrices) plus the heavy entries found (at most ``1/eps`` per query row, as row and column indices
+    and the concatenated pairs)."""
+    return int(8 * n * (4 * d + 4 / eps)) + 2**26
+
+
+def check_arguments(max_log2_n: int, d: int, eps: float, repeats: int = 1, max_memory: int | None = None) -> None:
+    """Raise :class:`ParameterError` (or :class:`ResourceLimitError`) for a scaling run that cannot run."""
+    lo, hi = MAX_LOG2_N_RANGE
+    if not lo <= max_log2_n <= hi:
+        raise ParameterError(f"--max-log2-n must be between {lo} and {hi} (n = 2^k queries and keys), "
+                             f"got {max_log2_n}")
+    if d < 1 or repeats < 1:
+        raise ParameterError(f"--d and --repeats must be positive integers, got {d} and {repeats}")
+    if not 0 < eps <= 1:
+        raise ParameterError(f"--eps must lie in (0, 1] (attention scores are at most 1), got {eps}")
+    n = 2**max_log2_n
+    check_memory(scaling_memory_bytes(n, d, eps), max_memory,
+                 f"bench lev at n = 2^{max_log2_n}, d = {d}, eps = {eps:g}")
 
 
 def _keys(kind: str, n: int, d: int, rng: np.random.Generator) -> np.ndarray:
@@ -60,8 +98,9 @@ def _timed(f, repeats: int = 1) -> tuple[float, object]:
 
 
 def scaling(max_log2_n: int, d: int, eps: float, rng: np.random.Generator, repeats: int) -> dict:
+    check_arguments(max_log2_n, d, eps, repeats)
     rows = []
-    for k in range(10, max_log2_n + 1):
+    for k in range(min(MIN_LOG2_N, max_log2_n - 1), max_log2_n + 1):
         n = 2**k
         K, Q = _keys("student2", n, d, rng), rng.normal(size=(n, d))
         t, pairs = _timed(lambda Q=Q, K=K: heavy_entries(Q, K, eps), repeats)
@@ -72,7 +111,7 @@ def scaling(max_log2_n: int, d: int, eps: float, rng: np.random.Generator, repea
             assert int(np.count_nonzero(A >= eps)) == len(pairs)
             row["brute_seconds"] = tb
         rows.append(row)
-    fit = rows[len(rows) // 2:]
+    fit = rows[min(len(rows) // 2, len(rows) - 2):]  # the largest half, and at least two sizes
     slope = float(np.polyfit(np.log([r["n"] for r in fit]), np.log([r["seconds"] for r in fit]), 1)[0])
     return {"d": d, "eps": eps, "keys": "student-t(2)", "rows": rows, "exponent": slope,
             "fit_n": [fit[0]["n"], fit[-1]["n"]]}
@@ -128,6 +167,7 @@ def softmax_error(rng: np.random.Generator, n: int = 4096, d: int = 16, rows: in
 
 
 def run(args: argparse.Namespace) -> dict:
+    check_arguments(args.max_log2_n, args.d, args.eps, args.repeats, getattr(args, "max_memory", None))
     rng = np.random.default_rng(args.seed)
     result = {
         "scaling": scaling(args.max_log2_n, args.d, args.eps, rng, max(1, args.repeats)),
@@ -135,7 +175,9 @@ def run(args: argparse.Namespace) -> dict:
         "lewis": lewis_recall(rng),
         "softmax": softmax_error(rng),
     }
-    if not getattr(args, "json", False):
+    if getattr(args, "json", False):
+        print(json.dumps(result, indent=1))
+    else:
         print(format_tables(result))
     return result
 
@@ -180,9 +222,4 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
     parser.add_argument("--json", action="store_true")
-    ns = parser.parse_args()
-    res = run(ns)
-    if ns.json:
-        import json
-
-        print(json.dumps(res, indent=1))
+    run(parser.parse_args())

@@ -20,6 +20,7 @@ up to ``2^--scaling-max-log2-n``; ``--plot FILE.png`` draws the planned ``g`` an
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import platform
@@ -27,31 +28,68 @@ import time
 
 import numpy as np
 
+from finegrained.argtypes import list_of, nonneg_int, pos_float, pos_int, unit_float
 from finegrained.attention.exact import exact
 from finegrained.attention.poly import poly, poly_plan
 from finegrained.attention.random_features import random_features
-from instances.errors import FinegrainedError
+from instances.errors import FinegrainedError, ParameterError
 
 _GIB = 2**30
+#: First n = 2^this of the --scaling run.
+SCALING_MIN_LOG2_N = 12
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``finegrained bench poly``."""
-    parser.add_argument("--ds", type=int, nargs="+", default=[2, 4, 8], help="key dimensions d")
-    parser.add_argument("--Bs", type=float, nargs="+", default=[0.5, 1.0, 2.0], help="entry bounds B")
-    parser.add_argument("--epss", type=float, nargs="+", default=[1e-3, 1e-6], help="polynomial accuracies")
-    parser.add_argument("--min-log2-n", type=int, default=10)
-    parser.add_argument("--max-log2-n", type=int, default=16, help="largest n = 2^this")
-    parser.add_argument("--max-memory", type=float, default=24.0, help="GiB; larger plans are skipped")
-    parser.add_argument("--max-poly-flops", type=float, default=5e10, help="skip poly above this many flops")
-    parser.add_argument("--exact-cap-log2", type=int, default=14, help="exact on all rows up to n = 2^this")
-    parser.add_argument("--sample-rows", type=int, default=256, help="query rows for exact above the cap")
-    parser.add_argument("--rf-max-rank", type=int, default=20000, help="random features only up to this rank")
-    parser.add_argument("--seed", type=int, default=0)
+    """Options of ``finegrained bench poly``. List options take space- or comma-separated values."""
+    parser.add_argument("--ds", type=list_of(pos_int), nargs="+", default=[2, 4, 8], help="key dimensions d")
+    parser.add_argument("--Bs", type=list_of(pos_float), nargs="+", default=[0.5, 1.0, 2.0],
+                        help="entry bounds B > 0")
+    parser.add_argument("--epss", type=list_of(unit_float), nargs="+", default=[1e-3, 1e-6],
+                        help="polynomial accuracies, each in (0, 1)")
+    parser.add_argument("--min-log2-n", type=nonneg_int, default=10)
+    parser.add_argument("--max-log2-n", type=nonneg_int, default=16, help="largest n = 2^this")
+    parser.add_argument("--max-memory", type=pos_float, default=24.0, help="GiB; larger plans are skipped")
+    parser.add_argument("--max-poly-flops", type=pos_float, default=5e10, help="skip poly above this many flops")
+    parser.add_argument("--exact-cap-log2", type=nonneg_int, default=14, help="exact on all rows up to n = 2^this")
+    parser.add_argument("--sample-rows", type=pos_int, default=256, help="query rows for exact above the cap")
+    parser.add_argument("--rf-max-rank", type=nonneg_int, default=20000,
+                        help="random features only up to this rank")
+    parser.add_argument("--seed", type=nonneg_int, default=0)
     parser.add_argument("--scaling", action="store_true", help="only d=4, B=1, eps=1e-6, to a larger n")
-    parser.add_argument("--scaling-max-log2-n", type=int, default=18)
+    parser.add_argument("--scaling-max-log2-n", type=nonneg_int, default=18,
+                        help=f"largest n = 2^this of --scaling (at least {SCALING_MIN_LOG2_N})")
     parser.add_argument("--plot", metavar="FILE.png", help="plot planned g, r against B (matplotlib)")
-    parser.add_argument("--plot-log2-n", type=int, default=16, help="n = 2^this for --plot")
+    parser.add_argument("--plot-log2-n", type=pos_int, default=16, help="n = 2^this for --plot")
+
+
+def _flat(values) -> list:
+    """``[[2, 4], [8]] -> [2, 4, 8]``: ``nargs="+"`` of comma lists; plain values pass through."""
+    out = []
+    for v in values if isinstance(values, (list, tuple)) else [values]:
+        out.extend(v if isinstance(v, (list, tuple)) else [v])
+    return out
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Normalise the list options and raise :class:`ParameterError` (one line) for an empty or invalid grid."""
+    args.ds, args.Bs, args.epss = _flat(args.ds), _flat(args.Bs), _flat(args.epss)
+    if not (args.ds and args.Bs and args.epss):
+        raise ParameterError("--ds, --Bs and --epss each need at least one value")
+    bad = ([f"d = {d}" for d in args.ds if int(d) != d or d < 1]
+           + [f"B = {B}" for B in args.Bs if not (math.isfinite(B) and B > 0)]
+           + [f"eps = {e}" for e in args.epss if not (math.isfinite(e) and 0 < e < 1)])
+    if bad:
+        raise ParameterError(f"need integers d >= 1, finite B > 0 and 0 < eps < 1; got {', '.join(bad)}")
+    if args.scaling:
+        if args.scaling_max_log2_n < SCALING_MIN_LOG2_N:
+            raise ParameterError(f"--scaling-max-log2-n must be at least {SCALING_MIN_LOG2_N} (the scaling run "
+                                 f"starts at n = 2^{SCALING_MIN_LOG2_N}), got {args.scaling_max_log2_n}")
+    elif args.min_log2_n > args.max_log2_n:
+        raise ParameterError(f"--min-log2-n ({args.min_log2_n}) must be at most --max-log2-n ({args.max_log2_n})")
+    if args.plot:
+        parent = os.path.dirname(os.path.abspath(args.plot))
+        if not os.path.isdir(parent):
+            raise FinegrainedError(f"cannot write {args.plot}: directory {parent} does not exist")
 
 
 def _timed(fn, min_seconds: float = 0.3, max_repeats: int = 5):
@@ -197,16 +235,21 @@ def plot_degree_rank(path: str, log2_n: int, eps: float, ds: list[int]) -> dict:
     ax_r.set_ylabel("log10 rank r = log10 C(g + d, d)")
     fig.suptitle(f"Polynomial method: planned degree and rank, n = 2^{log2_n}, eps = {eps:g}")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        fig.savefig(path, dpi=120)
+    except OSError as exc:
+        raise FinegrainedError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
     return {"path": path, "n": n, "eps": eps, "threshold_B": threshold, "series": data}
 
 
 def run(args: argparse.Namespace) -> dict:
     """Run the benchmark; print a table unless ``args.json``; return the results."""
     as_json = getattr(args, "json", False)
+    check_arguments(args)
     if args.scaling:
-        grid = [(4, 1.0, 1e-6, range(12, args.scaling_max_log2_n + 1))]
+        grid = [(4, 1.0, 1e-6, range(SCALING_MIN_LOG2_N, args.scaling_max_log2_n + 1))]
     else:
         ns = range(args.min_log2_n, args.max_log2_n + 1)
         grid = [(d, B, eps, ns) for d in args.ds for B in args.Bs for eps in args.epss]
@@ -221,6 +264,8 @@ def run(args: argparse.Namespace) -> dict:
         result["plot"] = plot_degree_rank(args.plot, args.plot_log2_n, args.epss[-1], args.ds)
         if not as_json:
             print(f"wrote {args.plot}")
+    if as_json:
+        print(json.dumps(result, indent=1))
     return result
 
 
@@ -230,12 +275,7 @@ def main(argv: list[str] | None = None) -> dict:
     add_arguments(parser)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    result = run(args)
-    if args.json:
-        import json
-
-        print(json.dumps(result, indent=1))
-    return result
+    return run(args)
 
 
 if __name__ == "__main__":

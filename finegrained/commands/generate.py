@@ -13,7 +13,14 @@ from instances.errors import FinegrainedError, ParameterError
 from instances.gap_ann_builders import planted, save_gap_ann
 from instances.generators import planted_ksat, random_ksat
 
+from ..argtypes import memory_size, nonneg_int, pos_float, pos_int
+from ..resources import check_memory
+
 HELP = "write a seeded instance (planted Gap-ANN .npz, random/planted k-SAT DIMACS)"
+
+
+_MEMORY_HELP = "refuse instances needing more memory than this (e.g. 8G; default: half of RAM)"
+
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,28 +28,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = sub.add_parser("gap-ann", help="planted balanced Hamming Gap-ANN instance (.npz)",
                        description="Balanced vectors (weight d/2); PLANTED rows of A have a partner in B at distance "
                        "< t, every other pair is at distance >= (1+eps)t (verified). See docs/gap_ann.md.")
-    g.add_argument("--n", type=int, required=True, help="number of query vectors (rows of A)")
-    g.add_argument("--n-b", type=int, default=None, help="number of data vectors (rows of B; default n)")
-    g.add_argument("--d", type=int, required=True, help="dimension (even)")
-    g.add_argument("--t", type=float, required=True, help="Gap-ANN threshold t")
-    g.add_argument("--eps", type=float, required=True, help="Gap-ANN gap eps")
-    g.add_argument("--planted", type=int, required=True, help="number of rows with a near partner")
-    g.add_argument("--seed", type=int, required=True)
+    g.add_argument("--n", type=pos_int, required=True, help="number of query vectors (rows of A)")
+    g.add_argument("--n-b", type=pos_int, default=None, help="number of data vectors (rows of B; default n)")
+    g.add_argument("--d", type=pos_int, required=True, help="dimension (even, positive)")
+    g.add_argument("--t", type=pos_float, required=True, help="Gap-ANN threshold t > 0")
+    g.add_argument("--eps", type=pos_float, required=True, help="Gap-ANN gap eps > 0")
+    g.add_argument("--planted", type=nonneg_int, required=True, help="number of rows with a near partner")
+    g.add_argument("--seed", type=nonneg_int, required=True, help="non-negative integer seed")
     g.add_argument("-o", "--output", required=True, help="output file (.npz)")
     g.add_argument("--json", action="store_true", help="print a JSON summary")
+    g.add_argument("--max-memory", type=memory_size, default=None, help=_MEMORY_HELP)
     k = sub.add_parser("ksat", help="uniform random or planted-satisfiable k-SAT (DIMACS)",
                        description="Uniform random k-SAT (k distinct variables per clause), or with --planted only "
                        "clauses satisfied by a hidden random assignment.")
-    k.add_argument("--n", type=int, required=True, help="number of variables")
-    k.add_argument("--m", type=int, required=True, help="number of clauses")
-    k.add_argument("--k", type=int, default=3, help="clause width (default 3)")
-    k.add_argument("--seed", type=int, required=True)
+    k.add_argument("--n", type=pos_int, required=True, help="number of variables")
+    k.add_argument("--m", type=nonneg_int, required=True, help="number of clauses (>= 0)")
+    k.add_argument("--k", type=pos_int, default=3, help="clause width (default 3)")
+    k.add_argument("--seed", type=nonneg_int, required=True, help="non-negative integer seed")
     k.add_argument("--planted", action="store_true", help="planted-satisfiable formula")
     k.add_argument("-o", "--output", required=True, help="output file (.cnf)")
     k.add_argument("--json", action="store_true", help="print a JSON summary")
+    k.add_argument("--max-memory", type=memory_size, default=None, help=_MEMORY_HELP)
+
+
+def gap_ann_memory_bytes(n: int, n_b: int, d: int) -> int:
+    """Rough peak memory of :func:`instances.gap_ann_builders.planted`: the 0/1 matrices with their shuffled
+    copies and float32 copies, per-row int64 bookkeeping and the verification scan's score tiles."""
+    return int((n + n_b) * d * (2 + 4) + n_b * d * 4 + (n + n_b) * 8 * 8) + 2**27
+
+
+def ksat_memory_bytes(n: int, m: int, k: int) -> int:
+    """Rough peak memory of a random or planted k-SAT formula: clauses as Python lists of ints and their text."""
+    return int(m * (k * 40 + 120) + n * 16)
 
 
 def _gap_ann(args: argparse.Namespace) -> dict:
+    n_b = args.n if args.n_b is None else args.n_b
+    check_memory(gap_ann_memory_bytes(args.n, n_b, args.d), getattr(args, "max_memory", None),
+                 f"generate gap-ann with n = {args.n}, n_b = {n_b}, d = {args.d}")
     t0 = time.perf_counter()
     built = planted(args.n, args.d, args.t, args.eps, args.planted, args.seed, n_b=args.n_b)
     seconds = time.perf_counter() - t0
@@ -54,6 +77,8 @@ def _gap_ann(args: argparse.Namespace) -> dict:
 
 
 def _ksat(args: argparse.Namespace) -> dict:
+    check_memory(ksat_memory_bytes(args.n, args.m, args.k), getattr(args, "max_memory", None),
+                 f"generate ksat with n = {args.n}, m = {args.m}, k = {args.k}")
     if args.planted:
         formula, hidden = planted_ksat(args.n, args.m, args.k, seed=args.seed)
     else:

@@ -25,22 +25,17 @@ from instances.gap_ann import GapANNInstance
 from instances.gap_ann_builders import load_gap_ann
 from reductions import GapANNToAAttC, Lemma47Parameters
 
+from ..argtypes import memory_size
 from ..attention import ORACLES
 from ..plots import plot_margins
 from ..proof import format_proof, proof_checks, symbolic_checks
-from ..resources import check_memory, parse_size
+from ..resources import check_memory
 from ..validate import ValidationReport, beta_sweep, certify_exact, gap_ann_of_cnf, plot_sweep, validate_gap_ann
 
 HELP = "validate the threshold test u_i >= 2t~ row by row (and proof checks, beta sweep)"
 DEFAULT_ROWS = 20
 _EPS_ADV = re.compile(r"^\s*(eps_a|t~|t_tilde)?\s*([+-]\s*\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)?\s*$")
 
-
-def _size(text: str) -> int:
-    try:
-        return parse_size(text)
-    except FinegrainedError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _rows(text: str) -> int | None:
@@ -86,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", action="store_true",
                         help="certify the exact oracle against an mpmath reference (small instances only)")
     parser.add_argument("--dps", type=int, default=50, help="decimal digits of the mpmath reference (default 50)")
-    parser.add_argument("--max-memory", type=_size, default=None,
+    parser.add_argument("--max-memory", type=memory_size, default=None,
                         help="refuse instances needing more memory than this (e.g. 8G; default: half of RAM)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON (schema in docs/validation.md)")
 

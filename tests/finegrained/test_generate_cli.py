@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from finegrained.cli import main
 from instances.cnf import CNFFormula
@@ -56,3 +57,48 @@ def test_generate_ksat(capsys, tmp_path):
     formula = CNFFormula.read(f3)
     assert code == 0 and formula.num_clauses == 60 and formula.is_satisfied_by(data["hidden_assignment"])
     assert np.all([len(c) == 4 for c in formula.clauses])
+
+
+GAP = ["generate", "gap-ann", "--n", 8, "--d", 64, "--t", 2, "--eps", 1, "--planted", 1, "--seed", 0]
+KSAT = ["generate", "ksat", "--n", 5, "--m", 10, "--seed", 0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (GAP + ["--seed", -1], ["--seed", "non-negative integer", "-1"]),
+        (KSAT + ["--seed", -1], ["--seed", "non-negative integer", "-1"]),
+        (GAP + ["--seed", "x"], ["--seed", "'x'"]),
+        (GAP + ["--n", 0], ["--n", "positive integer"]),
+        (GAP + ["--n", -3], ["--n", "non-negative integer"]),
+        (GAP + ["--n-b", 0], ["--n-b", "positive integer"]),
+        (GAP + ["--d", 0], ["--d", "positive integer"]),
+        (GAP + ["--d", 2.5], ["--d", "'2.5'"]),
+        (GAP + ["--t", "nan"], ["--t", "finite"]),
+        (GAP + ["--t", 0], ["--t", "positive"]),
+        (GAP + ["--eps", -1], ["--eps", "positive"]),
+        (GAP + ["--planted", -1], ["--planted", "non-negative integer"]),
+        (GAP + ["--d", 63], ["even"]),
+        (GAP + ["--n", 10**11], ["would need about", "bytes"]),
+        (GAP + ["--max-memory", "1K"], ["would need about"]),
+        (KSAT + ["--n", 0], ["--n", "positive integer"]),
+        (KSAT + ["--m", -1], ["--m", "non-negative integer"]),
+        (KSAT + ["--k", 0], ["--k", "positive integer"]),
+        (KSAT + ["--n", 2], ["num_vars >= k"]),
+        (KSAT + ["--m", 10**11], ["would need about"]),
+    ],
+)
+def test_generate_bad_arguments_are_one_line(capsys, tmp_path, argv, needles):
+    out_file = tmp_path / ("x.npz" if argv[1] == "gap-ann" else "x.cnf")
+    code, out, err = run(capsys, *argv, "-o", out_file)
+    assert code == 2 and out == "" and err.count("\n") == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, (needle, err)
+    assert not out_file.exists()
+
+
+def test_generate_write_errors_name_the_file(capsys, tmp_path):
+    for argv, name in ((GAP, "x.npz"), (KSAT, "x.cnf")):
+        target = tmp_path / "missing-dir" / name
+        code, out, err = run(capsys, *argv, "-o", target)
+        assert code == 2 and out == "" and err.count("\n") == 1 and f"{target}: cannot write" in err

@@ -146,6 +146,21 @@ def _write(path, **arrays):
         ({"A": np.eye(2), "B": np.eye(2), "t": np.ones(2), "eps": 1.0}, "scalar"),
         ({"A": np.eye(2), "B": np.eye(2), "t": 1.0, "eps": 1.0, "format_version": 99}, "format version"),
         ({"A": np.eye(2), "B": np.eye(2), "t": 1.0, "eps": 1.0, "meta.planted_rows": np.array([5])}, "meta.planted"),
+        # a non-integral dimension or version is refused, not truncated (d = 4.7 used to load as d = 4)
+        ({"A_packed": np.zeros((2, 1), np.uint8), "B_packed": np.zeros((2, 1), np.uint8), "d": 4.7, "t": 1.0,
+          "eps": 1.0}, "'d' must be an integer, got 4.7"),
+        ({"A_packed": np.zeros((2, 1), np.uint8), "B_packed": np.zeros((2, 1), np.uint8), "d": np.nan, "t": 1.0,
+          "eps": 1.0}, "'d' must be an integer"),
+        ({"A": np.eye(2), "B": np.eye(2), "t": 1.0, "eps": 1.0, "format_version": 1.5}, "'format_version' must be"),
+        ({"A_packed": np.zeros((2, 0), np.uint8), "B_packed": np.zeros((2, 0), np.uint8), "d": 0, "t": 1.0,
+          "eps": 1.0}, "d must be positive"),
+        # empty sets and dimension 0 are refused at load time, with the file name
+        ({"A": np.zeros((0, 3), np.uint8), "B": np.ones((2, 3), np.uint8), "t": 1.0, "eps": 1.0}, "A has no rows"),
+        ({"A": np.zeros((2, 3), np.uint8), "B": np.ones((0, 3), np.uint8), "t": 1.0, "eps": 1.0}, "B has no rows"),
+        ({"A_packed": np.zeros((0, 1), np.uint8), "B_packed": np.zeros((2, 1), np.uint8), "d": 4, "t": 1.0,
+          "eps": 1.0}, "A has no rows"),
+        ({"A": np.zeros((2, 0), np.uint8), "B": np.zeros((2, 0), np.uint8), "t": 1.0, "eps": 1.0}, "dimension 0"),
+        ({"A": np.eye(2), "B": np.eye(2), "t": np.nan, "eps": 1.0}, "positive"),
     ],
 )
 def test_load_errors_name_the_file(tmp_path, arrays, message):
@@ -168,3 +183,10 @@ def test_load_missing_and_garbage_files(tmp_path):
         pass
     with pytest.raises(ParameterError, match="missing key"):
         load_gap_ann(tmp_path / "empty.npz")
+
+
+def test_load_accepts_integral_float_dimension(tmp_path):
+    path = _write(tmp_path / "float_d.npz", A_packed=np.full((2, 1), 0b1100_0000, np.uint8),
+                  B_packed=np.full((3, 1), 0b0011_0000, np.uint8), d=4.0, t=1.0, eps=1.0, format_version=1.0)
+    inst, _ = load_gap_ann(path)
+    assert (inst.n_a, inst.n_b, inst.dim) == (2, 3, 4) and inst.is_balanced()

@@ -107,3 +107,30 @@ def test_exact_cancellation_is_zero_and_scale_overflow_is_refused():
     assert out.sign[0, 0] == 0 and np.isneginf(out.log_abs[0, 0])
     with pytest.raises(NumericalError, match="scale \\* Q overflows"):
         exact(np.array([[1e300]]), np.array([[1e-300], [0.0]]), np.ones((2, 1)), scale=1e10)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 12), st.integers(1, 12), st.integers(0, 3), st.integers(1, 3), st.integers(0, 2**32 - 1))
+def test_deduplication_changes_nothing(n_q, n_k, d, d_v, seed):
+    rng = np.random.default_rng(seed)
+    # few distinct values, so that many rows repeat
+    Q = rng.integers(-2, 3, (n_q, d)) * 40.0
+    K = rng.integers(-1, 2, (n_k, d)).astype(float)
+    V = rng.normal(size=(n_k, d_v))
+    a, b = exact(Q, K, V, scale=1.0), exact(Q, K, V, scale=1.0, dedupe=False)
+    assert np.array_equal(a.sign, b.sign)
+    assert np.allclose(a.log_abs[a.sign != 0], b.log_abs[b.sign != 0], rtol=0, atol=1e-9)
+    assert_close(a, dense(Q, K, V, 1.0))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 20), st.integers(0, 4), st.integers(0, 2**32 - 1))
+def test_distinct_rows_never_merges_unequal_rows(n, d, seed):
+    from finegrained.attention.exact import distinct_rows
+
+    rng = np.random.default_rng(seed)
+    X = rng.integers(-1, 2, (n, d)).astype(float)
+    X[rng.random(n) < 0.2] = -0.0  # signed zeros compare equal to 0.0
+    reps, inverse = distinct_rows(X)
+    assert np.array_equal(X[reps][inverse], X)
+    assert len({tuple(r) for r in X[reps].tolist()}) == reps.size == len({tuple(r) for r in X.tolist()})
