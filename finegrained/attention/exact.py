@@ -248,7 +248,8 @@ def _fix_cancellation(out: LogArray, pos: LogArray, neg: LogArray, log_den: np.n
     if not both.any():
         return out
     top = np.maximum(pos.log_abs, neg.log_abs)
-    cancelled = np.where(out.sign == 0, np.inf, top - (out.log_abs + log_den[:, None]))
+    with np.errstate(invalid="ignore"):  # entries with both parts zero give -inf - -inf; they are not flagged
+        cancelled = np.where(out.sign == 0, np.inf, top - (out.log_abs + log_den[:, None]))
     flagged = both & (cancelled > CANCEL_NATS)
     if not flagged.any():
         return out

@@ -91,3 +91,18 @@ def test_chain_is_correct_against_the_adversary_at_eps_a(mode):
         assert sat == (f.brute_force_solve() is not None)
         answers.append(sat)
     assert 40 <= sum(answers) <= 160  # both answers are well represented
+
+
+@pytest.mark.parametrize("mode", ["tight", "paper"])
+def test_adversary_at_eps_a_on_planted_gap_ann_instances(mode):
+    from finegrained.validate import validate_gap_ann
+    from instances.gap_ann_builders import planted
+
+    for seed in range(12):
+        n, d = (64, 32) if seed % 2 else (128, 64)
+        t = 6.0 if d == 32 else 14.0
+        built = planted(n, d, t, 0.5, planted=seed + 1, seed=seed, n_b=n + 7 * (seed % 3))
+        rep = validate_gap_ann(built.instance, params=mode, oracle="adversarial")
+        s = rep.summary
+        assert s["all_correct"] and not s["rows_outside_bound"] and s["slack_vs_eps_a"] >= 0
+        assert np.array_equal(np.flatnonzero(rep.rows["decision"]), np.sort(built.planted_rows))
