@@ -53,6 +53,17 @@ def reduction_graph() -> nx.DiGraph:
     return g
 
 
+def problem_path(g: nx.DiGraph, source: str, target: str) -> list[str]:
+    """The problems on a shortest path from ``source`` to ``target`` in the reduction graph ``g``."""
+    for name in (source, target):
+        if name not in g:
+            raise ParameterError(f"unknown problem {name!r}; known problems: {', '.join(g.nodes)}")
+    try:
+        return nx.shortest_path(g, source, target)
+    except nx.NetworkXNoPath:
+        raise ParameterError(f"no chain of reductions leads from {source} to {target}") from None
+
+
 def path(source: str, target: str, **options) -> Chain:
     """Compose the reductions along a shortest path from ``source`` to ``target``.
 
@@ -65,13 +76,7 @@ def path(source: str, target: str, **options) -> Chain:
     ['k-SAT', 'OV', 'Gap-ANN', 'AAttC']
     """
     g = reduction_graph()
-    for name in (source, target):
-        if name not in g:
-            raise ParameterError(f"unknown problem {name!r}; known problems: {', '.join(g.nodes)}")
-    try:
-        nodes = nx.shortest_path(g, source, target)
-    except nx.NetworkXNoPath:
-        raise ParameterError(f"no chain of reductions leads from {source} to {target}") from None
+    nodes = problem_path(g, source, target)
     if len(nodes) < 2:
         raise ParameterError(f"source and target are both {source}: there is nothing to reduce")
     return Chain([g.edges[u, v]["factory"](**options) for u, v in zip(nodes, nodes[1:])])

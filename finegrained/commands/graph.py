@@ -11,7 +11,7 @@ import json
 import networkx as nx
 
 from instances.errors import ParameterError
-from reductions import reduction_graph
+from reductions.registry import problem_path, reduction_graph
 
 from ..plots import pyplot, save_figure
 from ..resources import write_text
@@ -30,14 +30,7 @@ def highlighted_edges(g: nx.DiGraph, path: list[str] | None) -> set[tuple[str, s
     """Edges of the shortest path between the two named problems (the one ``reductions.path`` composes)."""
     if not path:
         return set()
-    source, target = path
-    for name in (source, target):
-        if name not in g:
-            raise ParameterError(f"unknown problem {name!r}; known problems: {', '.join(g.nodes)}")
-    try:
-        nodes = nx.shortest_path(g, source, target)
-    except nx.NetworkXNoPath:
-        raise ParameterError(f"no chain of reductions leads from {source} to {target}") from None
+    nodes = problem_path(g, *path)
     return set(zip(nodes, nodes[1:]))
 
 

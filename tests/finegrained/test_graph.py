@@ -37,3 +37,9 @@ def test_unwritable_outputs_are_one_line(capsys, tmp_path):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith("finegrained: error: cannot write") and err.count("\n") == 1
+
+
+def test_png(tmp_path, capsys):
+    out = tmp_path / "g.png"
+    assert main(["graph", "--format", "png", "--path", "k-SAT", "AAttC", "-o", str(out)]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
