@@ -9,20 +9,27 @@ For each query ``q_i`` (scores ``x_ij = s <q_i, k_j>``):
    bound; nodes whose upper bound is below the best lower bound found so far are pruned. For ``d = 1`` the
    maximum is ``max(s q k_min, s q k_max)`` in closed form.
 2. **Window.** Keys with ``x_ij < M_i - L`` are dropped, ``L = ln(4 n ||V||_inf / eps)``.
-3. **Polynomial.** Inside the window ``exp(x - M_i)`` is replaced, node by node, by its degree-``g`` Taylor
-   polynomial about the score of the node's box centre. ``g`` is a constant (default 12, 10, 8 for
-   ``d = 1, 2, 3``): it does not depend on ``B``.
+3. **Polynomial.** Inside the window ``exp(x - M_i)`` is replaced, node by node, by a polynomial about the score
+   of the node's box centre: with ``t`` the centre score minus ``M_i`` and ``z = x - M_i - t`` in ``[-r, r]``
+   (``r`` the node's score radius), ``e^z`` is replaced by the truncated Chebyshev expansion ``p`` of ``e^z`` on
+   ``[-R, R]``, ``R >= r`` the next radius of a fixed geometric table (ratio ``2^{1/4}``), converted to the
+   monomial basis. Its degree ``g' <= g`` is chosen **per (query, node) pair**: the smallest of ``0, 2, 4, ...,
+   g`` whose certified error fits the budget. ``g`` is a constant (default 20, 16, 8, 6 for ``d = 1, 2, 3, 4``):
+   it does not depend on ``B``.
 4. **Range sums.** Every internal node stores ``sum_j u_j^alpha [V_j | 1]`` for ``|alpha| <= g`` with
-   ``u_j = (k_j - c) / h`` in ``[-1, 1]^d`` (centred and scaled, so no digits are lost). A query visits the tree
-   level by level: a node whose box lies below the window is *dropped*; a node whose Taylor remainder is
-   provably below the per-key budget ``eta = eps / (4 n ||V||_inf)`` is *accepted* and contributes
-   ``e^{t} sum_alpha w^alpha / alpha! m_alpha`` (``t`` its centre score minus ``M_i``, ``w = s q * h``); otherwise
-   it is split, and leaves are evaluated exactly.
+   ``u_j = (k_j - c) / h`` in ``[-1, 1]^d`` (centred and scaled, so no digits are lost), ordered by total degree
+   so that degree ``g'`` uses a prefix. A query visits the tree level by level: a node whose box lies below the
+   window is *dropped*; a node whose certified error (approximation plus rounding) is below the per-key budget
+   ``eta = eps / (4 n ||V||_inf)`` (times a proved lower bound on the normaliser) is *accepted* and contributes
+   ``e^{t} sum_alpha c_|alpha| |alpha|! w^alpha / alpha! m_alpha`` (``w = s q * h``, ``c_j`` the monomial
+   coefficients of ``p``); otherwise it is split, and leaves are evaluated exactly.
 
 The paper uses one polynomial of degree ``O(log(n/eps))`` on the whole window and a partition tree
-(Matoušek/Chan) for the halfspace range sums. Here the degree is fixed and a node is accepted only where its
-score radius ``r = sum_l |s q_l| h_l`` is small enough, which keeps the monomial count ``C(g + d, d)`` small; the
-price is that nodes wide in score are split even when they lie inside the window.
+(Matoušek/Chan) for the halfspace range sums. Here the degree is at most ``g`` and a node is accepted only where
+its score radius ``r = sum_l |s q_l| h_l`` is small enough for it, which keeps the monomial count
+``C(g + d, d)`` small; the price is that nodes wide in score are split even when they lie inside the window.
+Chebyshev truncation on ``[-R, R]`` has error about ``2 (R/2)^{g+1} / (g+1)!``, a factor ``2^g`` below the
+Taylor remainder, so nodes about twice as wide in score are accepted at the same degree.
 
 Guarantees
 ----------
@@ -32,7 +39,10 @@ is at most ``eps`` plus float64 rounding terms. The bound is assembled per row f
 
 * dropped nodes: at most ``|S| e^{hi}`` in the denominator and ``sum_S |V_j| e^{hi}`` in the numerators, relative
   to ``e^{M_i}``, where ``hi < -L`` is the box's upper score;
-* accepted nodes: Lagrange remainder ``e^{min(max(t, 0), t + r)} r^{g+1} / (g+1)!`` per key;
+* accepted nodes: ``e^t`` times the certified uniform error of ``p`` on ``[-R, R]`` per key (see
+  :func:`_cheb_table`: Chebyshev tail ``2 sum_{k>g'} I_k(R) <= 2 I_{g'+1}(R) / (1 - R / (2(g'+2)))``, the error
+  of the computed Bessel values and the rounding of the conversion to monomials), plus the rounding of the
+  feature products and moment sums, ``2 (|S| + C(g'+d, d) + 2 g' + 20) u e^t sum_j |c_j| R^j`` per key;
 * float64 rounding of the moment sums, the feature products and the scores;
 
 and ``|N_hat/D_hat - N/D| <= (delta_N + ||V||_inf delta_D) / (D_hat - delta_D)``, with ``D >= 1`` relative to
@@ -58,6 +68,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import product
 
 import numpy as np
@@ -69,8 +80,9 @@ from .exact import check_attention_inputs, exact
 
 #: unit roundoff of float64
 UNIT_ROUNDOFF = 2.0**-53
-#: default Taylor degree per tree dimension: monomial counts C(g + d, d) = 13, 66, 165
-DEFAULT_DEGREE = {1: 12, 2: 10, 3: 8, 4: 6}
+#: default maximal degree per tree dimension (moments are stored up to it; each accepted (query, node) pair uses
+#: the smallest sufficient degree of :func:`_degree_ladder`): monomial counts C(g + d, d) = 21, 153, 165, 210
+DEFAULT_DEGREE = {1: 20, 2: 16, 3: 8, 4: 6}
 #: largest tree dimension; beyond it the monomial count explodes and :func:`anytemp` falls back to ``exact``
 MAX_TREE_DIM = 4
 DEFAULT_LEAF_SIZE = 16
@@ -98,7 +110,8 @@ class AnytempResult:
     window : float
         ``L``: keys more than ``L`` below the row maximum are dropped.
     degree : int
-        ``g``, the Taylor degree (independent of ``B``).
+        ``g``, the largest polynomial degree (independent of ``B``); ``stats["degree_mean"]`` is the mean degree
+        actually used by the accepted (query, node) pairs.
     method : str
         ``"tree"``, ``"tree-1d"`` or ``"exact-fallback"`` (tree dimension above :data:`MAX_TREE_DIM`).
     tree_dim : int
@@ -147,7 +160,7 @@ def _features(X: np.ndarray, alphas: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class KeyTree:
-    """A balanced kd-tree over the keys in implicit heap layout, with per-node boxes and Taylor moments.
+    """A balanced kd-tree over the keys in implicit heap layout, with per-node boxes and polynomial moments.
 
     Node ``(level, k)`` has global id ``2^level - 1 + k`` and owns the sorted keys
     ``[floor(k n / 2^level), floor((k + 1) n / 2^level))``; its children are ``(level + 1, 2k)`` and
@@ -226,7 +239,7 @@ def build_tree(K: np.ndarray, V: np.ndarray, degree: int, leaf_size: int = DEFAU
     csum = np.concatenate([np.zeros((1, d_v + 1)), np.cumsum(absW, axis=0)])
     abs_v = csum[stop] - csum[start]  # |V| sums per node (last column is the count)
     abs_v = np.maximum(abs_v, 0.0)
-    inv_factorial = 1.0 / np.prod([[math.factorial(int(x)) for x in a] for a in alphas], axis=1)
+    inv_factorial = 1.0 / np.prod([[float(math.factorial(int(x))) for x in a] for a in alphas], axis=1)
     moments = np.zeros((2**depth - 1, m, d_v + 1))
     chunk = max(1, (8 * 2**20) // (8 * m * (d_v + 2)))
     for level in range(depth):
@@ -248,6 +261,86 @@ def build_tree(K: np.ndarray, V: np.ndarray, degree: int, leaf_size: int = DEFAU
 
 
 # ------------------------------------------------------------------------------------------------ per-query work
+
+
+def _degree_ladder(g: int) -> list[int]:
+    """Degrees tried per (query, node) pair, smallest first: ``0, 2, 4, ...`` and ``g`` itself."""
+    return sorted(set(range(0, g + 1, 2)) | {g})
+
+
+#: radii of the Chebyshev table: ``R_i = 2^(i/4)`` for ``i = _R_LO .. _R_HI``
+_R_LO, _R_HI = -32, 24
+
+
+def _bessel_i(R: float, kmax: int) -> tuple[np.ndarray, np.ndarray]:
+    """``I_k(R)`` for ``k = 0..kmax`` by the series of positive terms, with a relative error bound for each.
+
+    Terms ``(R/2)^(2m+k) / (m! (m+k)!)`` are formed by the recurrence (ratio ``(R/2)^2 / ((m+1)(m+k+1))``);
+    the sum stops once the ratio is below 1/2 and the term below ``1e-18`` of the sum, so the neglected tail is at
+    most twice the last term (added). Rounding: ``(4m + 2k + 10) u`` relative (standard model, positive terms).
+    """
+    vals, rel = np.empty(kmax + 1), np.empty(kmax + 1)
+    for k in range(kmax + 1):
+        term = math.exp(k * math.log(R / 2) - math.lgamma(k + 1))
+        total, m = term, 0
+        while True:
+            rho = (R / 2) ** 2 / ((m + 1) * (m + k + 1))
+            term *= rho
+            m += 1
+            total += term
+            if rho < 0.5 and term < 1e-18 * total:
+                break
+        vals[k] = total + 2 * term
+        # exp/lgamma of the first term: allow 64 u for the library functions
+        rel[k] = (4 * m + 2 * k + 74) * UNIT_ROUNDOFF
+    return vals, rel
+
+
+@lru_cache(maxsize=8)
+def _cheb_table(g_max: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Truncated Chebyshev expansions of ``e^z`` on ``[-R, R]`` in the monomial basis, with certified errors.
+
+    ``e^{R x} = I_0(R) + 2 sum_k I_k(R) T_k(x)`` on ``[-1, 1]``; truncating at degree ``g`` leaves at most
+    ``2 sum_{k>g} I_k(R) <= 2 I_{g+1}(R) / (1 - R / (2(g+2)))`` (as ``I_{k+1}(R) <= R/(2(k+1)) I_k(R)``). The
+    polynomial is converted to ``p(z) = sum_j c_j z^j`` in float64. Returns, per radius ``R_i`` and degree ``g``:
+
+    * ``radii`` (shape ``(n_R,)``);
+    * ``coef[i, g, j] = c_j j!`` (the factor that turns the Taylor feature ``w^alpha / alpha!`` into ``p``'s);
+    * ``err[i, g]``: a bound on ``max_{|z| <= R} |e^z - p(z)|`` for the float coefficients actually stored
+      (truncation, the error of the computed ``I_k`` and the rounding of the basis conversion); ``inf`` when the
+      tail bound does not apply;
+    * ``absum[i, g]``: a bound on ``sum_j |c_j| R^j``, which bounds the sum of the absolute values of the terms
+      evaluated (for the rounding of the feature products and moment sums).
+    """
+    T = np.zeros((g_max + 1, g_max + 1))
+    T[0, 0] = 1.0
+    if g_max >= 1:
+        T[1, 1] = 1.0
+    for k in range(2, g_max + 1):
+        T[k, 1:] = 2 * T[k - 1, :-1]
+        T[k] -= T[k - 2]
+    radii = 2.0 ** (np.arange(_R_LO, _R_HI + 1) / 4)
+    coef = np.zeros((radii.size, g_max + 1, g_max + 1))
+    err = np.full((radii.size, g_max + 1), np.inf)
+    absum = np.full((radii.size, g_max + 1), np.inf)
+    fact = np.array([float(math.factorial(j)) for j in range(g_max + 1)])
+    for i, R in enumerate(radii):
+        bes, rel = _bessel_i(float(R), g_max + 1)
+        a_all = 2 * bes
+        a_all[0] = bes[0]
+        for g in range(g_max + 1):
+            if R >= 2 * (g + 2):
+                continue
+            a = a_all[: g + 1]
+            Rj = R ** np.arange(g + 1)
+            c = (a @ T[: g + 1, : g + 1]) / Rj
+            conv = float(np.abs(a) @ np.abs(T[: g + 1, : g + 1]).sum(axis=1))  # >= sum_j sum_k |a_k T_kj|
+            tail = 2 * bes[g + 1] * (1 + rel[g + 1]) / (1 - R / (2 * (g + 2)))
+            e = tail + float((rel[: g + 1] * np.abs(a)).sum()) + 4 * (g + 4) * UNIT_ROUNDOFF * conv
+            coef[i, g, : g + 1] = c * fact[: g + 1]
+            err[i, g] = e * (1 + 1e-10)
+            absum[i, g] = float((np.abs(c) * Rj).sum()) * (1 + 1e-10) + 4 * (g + 4) * UNIT_ROUNDOFF * conv
+    return radii, coef, err, absum
 
 
 def _segment_counts(qi: np.ndarray, nq: int) -> np.ndarray:
@@ -301,15 +394,21 @@ def _max_scores(tree: KeyTree, Qb: np.ndarray, slack: np.ndarray) -> tuple[np.nd
 def _accumulate(tree: KeyTree, Qb: np.ndarray, M: np.ndarray, L: float, log_eta: float) -> dict:
     """Level-synchronous traversal for one batch: relative numerators/denominator and their error terms."""
     nq, d_v = Qb.shape[0], tree.values.shape[1]
-    g = int(tree.alphas.max(initial=0))
-    m = tree.alphas.shape[0]
-    log_fact = math.lgamma(g + 2)
+    g = int(tree.alphas.sum(axis=1).max(initial=0))
+    degrees = _degree_ladder(g)
+    radii, cheb_coef, cheb_err, cheb_abs = _cheb_table(g)
+    lad = np.asarray(degrees)
+    err_lad, abs_lad = cheb_err[:, lad], cheb_abs[:, lad]
+    err_min = err_lad.min(axis=1)
+    alpha_deg = tree.alphas.sum(axis=1)
+    mono_count = np.searchsorted(alpha_deg, np.arange(g + 1), side="right")
+    lad_extra = (mono_count[lad] + 2 * lad + 20)[None, :]
     num = np.zeros((nq, d_v))
     den = np.zeros(nq)
     err_num = np.zeros((nq, d_v))
     err_den = np.zeros(nq)
     counters = {k: np.zeros(nq, dtype=np.int64) for k in ("visited", "accepted", "dropped", "crossing", "leaves",
-                                                           "exact_keys")}
+                                                           "exact_keys", "degree_sum")}
     settled = np.zeros(nq)
     qi = np.arange(nq)
     nd = np.zeros(nq, dtype=np.int64)
@@ -357,27 +456,55 @@ def _accumulate(tree: KeyTree, Qb: np.ndarray, M: np.ndarray, L: float, log_eta:
                 counters["exact_keys"] += np.bincount(q_, weights=np.isfinite(x).sum(axis=1), minlength=nq).astype(
                     np.int64)
             break
-        with np.errstate(divide="ignore"):
-            log_tau = (g + 1) * np.log(r) - log_fact + np.minimum(np.maximum(t, 0.0), top)
-        accept = ~drop & (log_tau <= cut)
+        # Smallest degree g' <= g whose certified Chebyshev error (plus rounding) fits the budget (per pair).
+        # R >= r with room for the rounding of r itself (at most a few units in the last place).
+        r_up = r * (1 + 1e-12)
+        ridx = np.clip(np.ceil(4 * np.log2(np.maximum(r_up, radii[0])) - 1e-9).astype(np.int64) - _R_LO, 0,
+                       radii.size - 1)
+        ridx = np.where(radii[ridx] >= r_up, ridx, np.minimum(ridx + 1, radii.size - 1))
+        fits = radii[ridx] >= r_up
+        # Per pair and degree: certified error of p on [-R, R] plus rounding, relative to e^{t}; the first degree
+        # whose error fits exp(cut - t) is used. Pairs whose smallest table error already exceeds it are skipped.
+        with np.errstate(over="ignore", invalid="ignore"):
+            room = np.exp(cut - t)
+        cand = np.flatnonzero(~drop & fits & (err_min[ridx] <= room))
+        gsel = np.full(qi.size, -1, dtype=np.int64)
+        per_key = np.zeros(qi.size)
+        if cand.size:
+            rc = ridx[cand]
+            with np.errstate(over="ignore", invalid="ignore"):
+                lhs = err_lad[rc] + (2 * UNIT_ROUNDOFF) * (tree.count[nd[cand]][:, None] + lad_extra) * abs_lad[rc]
+                ok = (lhs <= room[cand, None]) & np.isfinite(lhs)
+            first = np.argmax(ok, axis=1)
+            rows = np.arange(cand.size)
+            hit = ok[rows, first]
+            gsel[cand[hit]] = lad[first[hit]]
+            per_key[cand[hit]] = np.exp(t[cand[hit]]) * lhs[rows[hit], first[hit]]
+        accept = gsel >= 0
         if accept.any():
-            qa, na, ta, ra, lt = qi[accept], nd[accept], t[accept], r[accept], log_tau[accept]
-            counters["accepted"] += _segment_counts(qa, nq)
+            counters["accepted"] += _segment_counts(qi[accept], nq)
+            counters["degree_sum"] += np.bincount(qi[accept], weights=gsel[accept], minlength=nq).astype(np.int64)
+        for gc in degrees:
+            grp = gsel == gc
+            if not grp.any():
+                continue
+            qa, na, ta, ra, pka, ia = qi[grp], nd[grp], t[grp], r[grp], per_key[grp], ridx[grp]
+            m_c = int(mono_count[gc])
+            alphas_c, invf_c, deg_c = tree.alphas[:m_c], tree.inv_factorial[:m_c], alpha_deg[:m_c]
             for c0 in range(0, qa.size, _PAIR_CHUNK):
                 sl = slice(c0, c0 + _PAIR_CHUNK)
                 q_, n_ = qa[sl], na[sl]
-                F = _features(Qb[q_] * tree.half[n_], tree.alphas) * tree.inv_factorial
-                S = np.einsum("pm,pmc->pc", F, tree.moments[n_])
+                F = _features(Qb[q_] * tree.half[n_], alphas_c) * invf_c
+                F *= cheb_coef[ia[sl], gc][:, deg_c]
+                S = np.einsum("pm,pmc->pc", F, tree.moments[n_, :m_c])
                 et = np.exp(ta[sl])
                 den += np.bincount(q_, weights=S[:, d_v] * et, minlength=nq)
                 settled += np.bincount(q_, weights=tree.count[n_] * np.exp(ta[sl] - ra[sl]), minlength=nq)
                 add_rows(num, q_, S[:, :d_v] * et[:, None])
-                # Lagrange remainder per key, plus rounding of the moment sums and the feature products.
-                tau = np.exp(lt[sl])
-                gam = 2 * (tree.count[n_] + m + 2 * g + 16) * UNIT_ROUNDOFF * np.exp(ta[sl] + ra[sl])
-                per_key = tau + gam
-                err_den += np.bincount(q_, weights=tree.count[n_] * per_key, minlength=nq)
-                add_rows(err_num, q_, tree.abs_v[n_, :d_v] * per_key[:, None])
+                # Certified approximation error of p on [-R, R] plus rounding, per key (relative to e^{M_i}).
+                pk_ = pka[sl]
+                err_den += np.bincount(q_, weights=tree.count[n_] * pk_, minlength=nq)
+                add_rows(err_num, q_, tree.abs_v[n_, :d_v] * pk_[:, None])
         rec = ~drop & ~accept
         qi, nd = np.repeat(qi[rec], 2), np.stack([2 * nd[rec] + 1, 2 * nd[rec] + 2], axis=1).ravel()
     # Summing the per-node contributions of a row in float64 costs another relative rounding error.
@@ -447,7 +574,8 @@ def anytemp(Q, K, V, *, eps: float, scale: float | None = None, degree: int | No
     scale : float, optional
         Score scale ``s``, default ``1/d``.
     degree : int, optional
-        Taylor degree ``g``; default :data:`DEFAULT_DEGREE` for the tree dimension.
+        Largest polynomial degree ``g`` (moments are stored up to it); default :data:`DEFAULT_DEGREE` for the
+        tree dimension.
     leaf_size : int
         Keys per leaf (leaves are evaluated exactly).
     query_batch : int
@@ -467,7 +595,7 @@ def anytemp(Q, K, V, *, eps: float, scale: float | None = None, degree: int | No
     >>> res = anytemp(Q, K, V, eps=1e-6, scale=1.0)
     >>> err = np.abs(res.output.to_float() - exact(Q, K, V, scale=1.0).to_float()).max()
     >>> bool(err <= res.error_bound <= 1e-6), res.degree
-    (True, 10)
+    (True, 16)
     """
     Q, K, V, scale = check_attention_inputs(Q, K, V, scale)
     eps = float(eps)
@@ -537,7 +665,9 @@ def anytemp(Q, K, V, *, eps: float, scale: float | None = None, degree: int | No
         "visited_mean": float(visited.mean()), "visited_max": int(visited.max(initial=0)),
         "accepted_mean": float(acc["accepted"].mean()), "dropped_mean": float(acc["dropped"].mean()),
         "crossing_mean": float(acc["crossing"].mean()), "crossing_max": int(acc["crossing"].max(initial=0)),
-        "leaves_mean": float(acc["leaves"].mean()), "exact_keys_mean": float(acc["exact_keys"].mean()),
+        "leaves_mean": float(acc["leaves"].mean()),
+        "degree_mean": float(acc["degree_sum"].sum() / max(int(acc["accepted"].sum()), 1)),
+        "exact_keys_mean": float(acc["exact_keys"].mean()),
         "search_visits_mean": float(search_visits.mean()),
         "rounding_bound": float((nu_cols.max(initial=0.0) * np.expm1(2 * delta_s)).max(initial=0.0)),
         "low_rank_bound": float((nu * np.expm1(2 * rho)).max(initial=0.0)),

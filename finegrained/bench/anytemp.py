@@ -8,7 +8,8 @@ scale ``s = 1``, so scores reach ``d B^2``), and ``n = 2^min .. 2^max`` queries 
   ``Q[rows]``), next to the certified bound of those rows (``ok`` says error <= bound on every sampled row);
 * the exact-attention time: measured on all rows while ``n <= 2^exact_full_max``, else measured on the sampled
   rows and scaled by ``n / rows``;
-* the tree statistics: nodes visited and straddling the window boundary (crossing) per query;
+* the tree statistics: nodes visited, straddling the window boundary (crossing) and accepted per query, and the
+  mean polynomial degree of the accepted (query, node) pairs;
 * Algorithm 1 of Alman & Song, planned by :func:`~finegrained.attention.poly.poly_plan` at the same ``n, d, B``
   (its degree and rank, and whether it beats exact in flops): the polynomial method's cost grows with ``B``.
 
@@ -148,6 +149,7 @@ def one_case(law: str, n: int, d: int, B: float, eps_rel: float, rows: int, exac
         "ok": bool(np.all(err_rows <= res.row_bounds[sample])), "window": res.window, "degree": res.degree,
         "visited": st["visited_mean"], "crossing": st["crossing_mean"], "crossing_max": st["crossing_max"],
         "exact_keys": st["exact_keys_mean"], "search_visits": st["search_visits_mean"],
+        "accepted": st["accepted_mean"], "degree_used": st["degree_mean"],
         "plan": _plan(n, d, B, eps_rel),
     }
 
@@ -186,8 +188,9 @@ def run(args: argparse.Namespace) -> dict:
 def format_tables(res: dict) -> str:
     """The result of :func:`run` as Markdown tables."""
     lines = ["| law | d | B | n | anytemp (s) | exact (s) | max err (sampled) | bound (sampled) | ok | visited "
-             "| crossing (mean/max) | exact keys | max-search visits | Alg. 1: g, log10 rank, beats exact |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| crossing (mean/max) | accepted (mean degree) | exact keys | max-search visits "
+             "| Alg. 1: g, log10 rank, beats exact |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in res["cases"]:
         p = c["plan"]
         plan = (f"{p['degree']}, {p['log10_rank']:.1f}, {'yes' if p['beats_exact'] else 'no'}" if "degree" in p
@@ -195,7 +198,8 @@ def format_tables(res: dict) -> str:
         ex = f"{c['exact_seconds']:.3g}{'*' if c['exact_extrapolated'] else ''}"
         lines.append(f"| {c['law']} | {c['d']} | {c['B']:g} | {c['n']} | {c['seconds']:.3g} | {ex} "
                      f"| {c['max_error']:.2e} | {c['bound_sampled']:.2e} | {'yes' if c['ok'] else 'NO'} "
-                     f"| {c['visited']:.1f} | {c['crossing']:.1f}/{c['crossing_max']} | {c['exact_keys']:.1f} "
+                     f"| {c['visited']:.1f} | {c['crossing']:.1f}/{c['crossing_max']} "
+                     f"| {c['accepted']:.1f} ({c['degree_used']:.1f}) | {c['exact_keys']:.1f} "
                      f"| {c['search_visits']:.1f} | {plan} |")
     lines += ["", "`*`: exact time extrapolated from the sampled rows (time on the rows x n / rows).", "",
               "| law | d | B | exponent of anytemp time in n | exponent of exact time | anytemp (s) at max n |",

@@ -7,7 +7,9 @@ from hypothesis import strategies as st
 
 from finegrained.attention import ORACLES, exact
 from finegrained.attention.anytemp import (
+    _R_LO,
     MAX_TREE_DIM,
+    _cheb_table,
     anytemp,
     anytemp_oracle,
     build_tree,
@@ -22,7 +24,7 @@ def _err(res, Q, K, V, scale):
 
 
 @pytest.mark.parametrize("d", [1, 2, 3])
-@pytest.mark.parametrize("B", [1.0, 30.0, 1000.0])
+@pytest.mark.parametrize("B", [1.0, 10.0, 30.0, 1000.0])
 def test_error_within_certified_bound(d, B):
     rng = np.random.default_rng(10 * d + int(B))
     n = 700
@@ -64,7 +66,7 @@ def test_degree_independent_of_B_and_small_window():
     for B in (1.0, 1e3):
         Q, K, V = rng.uniform(-B, B, (200, 2)), rng.uniform(-B, B, (200, 2)), np.ones((200, 1))
         degrees.add(anytemp(Q, K, V, eps=1e-6, scale=1.0).degree)
-    assert degrees == {10}
+    assert degrees == {16}
 
 
 def test_low_rank_rewrite_and_fallback():
@@ -109,3 +111,38 @@ def test_oracle_protocol_and_errors():
         anytemp(Q, K[:, :1], V, eps=1e-3)
     zero = anytemp(Q, K, np.zeros((6, 1)), eps=1e-3)
     assert np.all(zero.output.to_float() == 0)
+
+
+@pytest.mark.parametrize("g", [0, 2, 6, 10, 16, 20])
+def test_chebyshev_table_error_is_certified(g):
+    """The stored polynomial p (float coefficients) is within the certified error of e^z on [-R, R]."""
+    radii, coef, err, absum = _cheb_table(20)
+    fact = np.array([float(np.prod(np.arange(1, j + 1))) for j in range(21)])
+    for i in range(0, radii.size, 3):
+        R = radii[i]
+        if not np.isfinite(err[i, g]):
+            assert R >= 2 * (g + 2)
+            continue
+        z = np.linspace(-R, R, 4001, dtype=np.longdouble)
+        c = (coef[i, g, : g + 1] / fact[: g + 1]).astype(np.longdouble)
+        p = np.polynomial.polynomial.polyval(z, c)
+        emp = float(np.max(np.abs(np.exp(z) - p)))
+        assert emp <= err[i, g] * (1 + 1e-6) + 1e-30
+        assert absum[i, g] >= float(np.sum(np.abs(c) * np.longdouble(R) ** np.arange(g + 1))) * (1 - 1e-12)
+    # the Chebyshev error is far below the Taylor remainder R^(g+1)/(g+1)! at the same radius and degree
+    i1 = -_R_LO  # R = 1
+    assert radii[i1] == 1.0 and err[i1, 10] < 1e-2 / np.prod(np.arange(1.0, 12.0))
+
+
+@pytest.mark.parametrize("degree", [2, 6, 16])
+def test_adaptive_degree_within_bound(degree):
+    rng = np.random.default_rng(degree)
+    n, B = 600, 10.0
+    Q, K, V = rng.uniform(-B, B, (n, 2)), rng.uniform(-B, B, (n, 2)), rng.uniform(-1, 1, (n, 1))
+    res = anytemp(Q, K, V, eps=1e-7, scale=1.0, degree=degree, leaf_size=4)
+    assert np.all(_err(res, Q, K, V, 1.0) <= res.row_bounds)
+    assert res.error_bound <= 1e-7 * 1.01
+    assert res.degree == degree and 0 <= res.stats["degree_mean"] <= degree
+    if degree == 16:
+        low = anytemp(Q, K, V, eps=1e-7, scale=1.0, degree=2, leaf_size=4)
+        assert res.stats["visited_mean"] < low.stats["visited_mean"]
