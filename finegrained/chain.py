@@ -11,7 +11,6 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -168,13 +167,10 @@ def run_chain(
     t0 = time.perf_counter()
     gap_step: GapANNToAAttC = chain.steps[-1]  # type: ignore[assignment]
     lemma = gap_step.derive(trace[2])
-    yes, margin = threshold_test(lemma, out[: trace[2].n_a, 0])
-    solution: Any = gap_step.backward(trace[2], out)
-    for step, source in zip(reversed(chain.steps[:-1]), reversed(trace[:2])):
-        solution = step.backward(source, solution)
+    yes, margin = threshold_test(lemma, out[: trace[2].n_a, 0])  # reported margins; backward decides
+    assignment = chain.backward(cnf, out, trace[:4])
     timings["decode"] = time.perf_counter() - t0
 
-    assignment = solution
     satisfiable = assignment is not None
     cdcl_sat = None
     t0 = time.perf_counter()
