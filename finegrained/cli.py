@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from instances.cnf import CNFFormula
 from instances.errors import FinegrainedError
 from instances.examples import DEFAULT_EXAMPLE, example_path, list_examples
+from reductions import CertificateError
 
 from . import bench as bench_pkg
 from .argtypes import memory_size
@@ -145,8 +146,13 @@ def _run_chain(args: argparse.Namespace) -> int:
         raise FinegrainedError("give either a FILE or --example, not both")
     path = args.file or str(example_path(args.example or DEFAULT_EXAMPLE))
     cnf = CNFFormula.read(path)
-    result = run_chain(cnf, oracle=args.oracle, params=args.params, safety=args.safety,
-                       max_memory=args.max_memory, cdcl=not args.no_cdcl)
+    try:
+        result = run_chain(cnf, oracle=args.oracle, params=args.params, safety=args.safety,
+                           max_memory=args.max_memory, cdcl=not args.no_cdcl)
+    except CertificateError as exc:
+        # The oracle marked rows YES that have no partner: a wrong answer, not bad input.
+        print(f"finegrained: wrong answer from the oracle: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         out = result.to_dict()
         out["input"] = {"file": path, "num_vars": cnf.num_vars, "num_clauses": cnf.num_clauses,

@@ -64,7 +64,8 @@ def chain_memory_bytes(num_vars: int, num_clauses: int) -> int:
 
     ``n_a = 2^ceil(N/2)`` and ``n_b = 2^floor(N/2)`` vectors; OV of dimension ``m`` (uint8 plus int32
     temporaries), Gap-ANN of dimension ``6m`` (uint8 plus the gadget's temporaries), float64 ``Q`` and ``K`` of
-    dimension ``12m``, the oracle's scaled copies and its two 128 MiB score tiles.
+    dimension ``12m``, the oracle's scaled copies, and 256 MiB of headroom for its score tile (16 MiB by default)
+    and BLAS workspaces.
     """
     if num_vars > MAX_ESTIMATED_VARS:
         raise ResourceLimitError(

@@ -91,13 +91,18 @@ class CNFFormula:
         """Read a DIMACS CNF file, raising :class:`DimacsError` for a missing, unreadable or malformed file."""
         p = Path(path)
         try:
-            text = p.read_text(encoding="utf-8-sig")  # tolerate the byte-order mark some editors write
+            # Bytes, not text mode: universal newlines would turn a stray "\r" into a line break and shift line
+            # numbers. Undecodable bytes survive as surrogates; they are harmless in comments and rejected as
+            # tokens elsewhere.
+            data = p.read_bytes()
+            nul = data.find(b"\x00")
+            if nul >= 0:
+                raise DimacsError(str(p), None, f"not a text file (NUL byte at offset {nul})")
+            text = data.decode("utf-8-sig", errors="surrogateescape")
         except FileNotFoundError:
             raise DimacsError(str(p), None, "no such file") from None
         except IsADirectoryError:
             raise DimacsError(str(p), None, "is a directory, expected a DIMACS CNF file") from None
-        except UnicodeDecodeError as exc:
-            raise DimacsError(str(p), None, f"not a text file ({exc.reason} at byte {exc.start})") from None
         except OSError as exc:
             raise DimacsError(str(p), None, f"cannot read: {exc.strerror}") from None
         return cls.from_dimacs(text, str(p))
@@ -221,7 +226,8 @@ def parse_dimacs(text: str, source: str = "<string>") -> tuple[int, list[list[in
             raise DimacsError(source, lineno, "expected the header 'p cnf NVARS NCLAUSES' before the first clause")
         for tok in line.split():
             if not _INT.fullmatch(tok):
-                raise DimacsError(source, lineno, f"expected an integer literal, found {tok!r}")
+                shown = tok.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                raise DimacsError(source, lineno, f"expected an integer literal, found {shown!r}")
             lit = int(tok)
             if lit == 0:
                 clauses.append(current)

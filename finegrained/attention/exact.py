@@ -10,20 +10,22 @@ reduction of Lemma 4.7).
 
 Algorithm
 ---------
-Write ``V = V^+ - V^-`` and ``W = [V^+ | V^- | 1]`` (non-negative). Keys are grouped by which columns of ``W``
-they support (the rows of ``V`` that are zero, positive, ... ), so that inside a group every numerator has a
-term at the group's maximum score. For each block of query rows and each group ``g``:
+Columns of ``V`` are scaled around 1 (scales kept as logs). Write ``V = V^+ - V^-`` and
+``W = [V^+ | V^- | 1]`` (non-negative). Identical keys are merged (their rows of ``W`` add up, so the last
+column counts them) and identical queries are computed once; both are exact identities. Keys are grouped by which
+columns of ``W`` they support, so that inside a group every numerator has a term at the group's maximum score.
+For each block of query rows and each group ``g``:
 
 1. ``S_g = s Q_b K_g^T`` (one float64 BLAS product for all groups) and the row maxima ``m_g``;
 2. ``E_g = exp(S_g - m_g)`` in place, and ``P_g = E_g W_g`` (a second, thin BLAS product) gives the numerators
    and the row sums relative to ``exp(m_g)``;
 3. groups are combined by log-sum-exp.
 
-An entry of ``E_g`` below ``exp(CUT)`` may be subnormal or zero, so a numerator is known only to within
-``|g| exp(CUT) max W``. Numerators not at least ``2**60`` times that bound (possible only when ``V`` has entries
-of wildly different magnitudes) are recomputed exactly by a log-sum-exp over their column's support.
+An entry of ``E_g`` below ``exp(CUT)``, or a product ``E W`` below the smallest subnormal, may have lost
+precision, so a numerator is known only to within a computable bound. Numerators not at least ``2**60`` times
+that bound are recomputed exactly by a log-sum-exp over their column's support. Finally ``V^+`` and ``V^-`` parts
+that cancel to fewer than about 8 digits are recomputed in multiprecision (:func:`_fix_cancellation`).
 
-Tiles are sized to stay in cache, so the elementwise passes cost little next to the score product.
 Memory is ``O((n_q + n_k) d + n_k d_v + block * n_k)``: the ``n_q x n_k`` matrix is never built.
 """
 
@@ -32,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from instances.errors import NumericalError, ParameterError, ResourceLimitError
-from instances.logspace import LOG_HUGE, LogArray, log_add
+from instances.logspace import LOG_HUGE, LOG_TINY, LogArray, log_add
 
 #: exp(CUT) is safely inside the normal float64 range (smallest normal is about exp(-708.4)).
 CUT = -700.0
@@ -42,8 +44,12 @@ _SAFE_NATS = 60 * float(np.log(2.0))
 DEFAULT_TILE_BYTES = 16 * 2**20
 #: Minimum rows per block, so that the score product stays an efficient matrix-matrix product.
 MIN_BLOCK_ROWS = 32
+#: log of the smallest positive subnormal float64, 2^-1074.
+_LOG_SUBNORMAL = -1074 * float(np.log(2.0))
 #: Outputs this many nats below their larger part are recomputed in multiprecision (about 8 digits lost).
 CANCEL_NATS = 18.0
+#: Most decimal digits the cancellation fix-up works with.
+MAX_DPS = 1600
 #: More distinct support patterns than this and the keys form a single group.
 MAX_GROUPS = 8
 
@@ -171,24 +177,26 @@ def exact(
     Q, K, V, scale = check_attention_inputs(Q, K, V, scale)
     d_v = V.shape[1]
     c = 2 * d_v  # numerator columns; column c of W counts keys, for the row sums
-    W = np.concatenate([np.maximum(V, 0.0), np.maximum(-V, 0.0), np.ones((K.shape[0], 1))], axis=1)
-    # Columns scaled to maximum 1 (the scale is kept as a log): sums of huge values cannot overflow, and
-    # subnormal values become normal.
-    log_col_scale = _normalise_columns(W)
-    q_inverse = None
     K_all, V_all = K, V  # the multiprecision fix-up needs the keys unmerged
+    # Columns of V scaled around 1 (the scale is kept as a log): merged sums of huge values cannot overflow,
+    # and subnormal values become normal.
+    V, log_v_scale = _scaled_columns(V)
+    # Non-negative parts, merged separately: sums of them never cancel; cancellation between the parts is
+    # caught afterwards and resolved in multiprecision from the unmerged keys.
+    W = np.concatenate([np.maximum(V, 0.0), np.maximum(-V, 0.0), np.ones((K.shape[0], 1))], axis=1)
+    q_inverse = None
     if dedupe:
         key_reps, key_inverse = distinct_rows(K)
         if key_reps.size < K.shape[0]:
             merged = np.zeros((key_reps.size, W.shape[1]))
             np.add.at(merged, key_inverse, W)
             K, W = K[key_reps], merged
-            log_col_scale += _normalise_columns(W)
         q_reps, q_inverse = distinct_rows(Q)
         if q_reps.size < Q.shape[0]:
             Q = Q[q_reps]
         else:
             q_inverse = None
+    log_col_scale = np.concatenate([log_v_scale, log_v_scale, [0.0]])
     n_q, n_k = Q.shape[0], K.shape[0]
     order, groups = _key_groups(W)
     W = np.ascontiguousarray(W[order])
@@ -216,7 +224,8 @@ def exact(
             with np.errstate(divide="ignore"):
                 lp = np.log(P)
             # Terms below exp(CUT) may have underflowed: flag numerators they could have changed.
-            unsafe = lp[:, :c] < CUT + np.log(g.stop - g.start) + lw[:c] + _SAFE_NATS
+            # So may products E * W below the smallest subnormal (absolute error up to 2^-1074 per term).
+            unsafe = lp[:, :c] < np.maximum(CUT + lw[:c], _LOG_SUBNORMAL) + np.log(g.stop - g.start) + _SAFE_NATS
             if unsafe.any():
                 _recompute(lp, unsafe, Qs[start:stop], KT[:, g], W[g], m)
             parts_num.append(lp[:, :c] + m[:, None])
@@ -239,10 +248,11 @@ def exact(
 def _fix_cancellation(out: LogArray, pos: LogArray, neg: LogArray, log_den: np.ndarray, Q, K, V, scale) -> LogArray:
     """Recompute in multiprecision the entries whose positive and negative parts cancel.
 
-    ``P - N`` computed from ``P`` and ``N`` (each exact to float64 rounding) keeps about ``16 - c/ln 10`` digits
-    when it is ``e^c`` times smaller than ``max(P, N)``. Entries with ``c > CANCEL_NATS`` (fewer than about 8
-    digits left, or an exact zero that may not be one) are recomputed with :func:`.reference.reference` at a
-    precision that covers the cancellation; if that would be too much work, a :class:`NumericalError` says so.
+    ``P - N`` computed from ``P`` and ``N`` keeps about ``16 - (c + ln|log P|)/ln 10`` digits when it is ``e^c``
+    times smaller than ``max(P, N)`` (the logs themselves carry relative error 2^-52). Entries that would keep
+    fewer than about 8 digits, or that came out exactly zero, are recomputed with :func:`.reference.reference`,
+    doubling the digits until each result stands clear of the working precision (a zero that persists at
+    ``MAX_DPS`` digits is taken as exact); if that would be too much work, a :class:`NumericalError` says so.
     """
     both = (pos.sign != 0) & (neg.sign != 0)
     if not both.any():
@@ -250,36 +260,64 @@ def _fix_cancellation(out: LogArray, pos: LogArray, neg: LogArray, log_den: np.n
     top = np.maximum(pos.log_abs, neg.log_abs)
     with np.errstate(invalid="ignore"):  # entries with both parts zero give -inf - -inf; they are not flagged
         cancelled = np.where(out.sign == 0, np.inf, top - (out.log_abs + log_den[:, None]))
-    flagged = both & (cancelled > CANCEL_NATS)
+    # A stored log L is exact only to about |L| * 2^-52 nats, so large logs leave less room for cancellation.
+    allowed = CANCEL_NATS - np.log(np.maximum(1.0, np.where(np.isfinite(top), np.abs(top), 1.0)))
+    flagged = both & (cancelled > allowed)
     if not flagged.any():
         return out
     from .reference import reference  # imported here: reference builds on this module
 
     rows, cols = np.flatnonzero(flagged.any(axis=1)), np.flatnonzero(flagged.any(axis=0))
-    finite = cancelled[flagged][np.isfinite(cancelled[flagged])]
-    dps = int(30 + (finite.max(initial=0.0) + 50) / np.log(10))
-    try:
-        fixed = reference(Q[rows], K, V[:, cols], scale=scale, dps=dps)
-    except ResourceLimitError:
-        raise NumericalError(
-            f"{int(flagged.sum())} output entries cancel to fewer than 8 significant digits (positive and negative "
-            "parts of V nearly balance) and are too many to recompute in multiprecision; use "
-            "finegrained.attention.reference on those rows"
-        ) from None
-    sign, log_abs = out.sign.copy(), out.log_abs.copy()
     sub = flagged[np.ix_(rows, cols)]
+    # How deep the true cancellation goes is unknown (nearly equal scores cancel arbitrarily well), so the
+    # precision adapts: an entry counts as resolved once it stands clear of the working precision relative to
+    # the parts that cancelled; otherwise the digits double, up to MAX_DPS, where a zero is taken as exact.
+    part = top[np.ix_(rows, cols)] - log_den[rows, None]  # log of the larger part, relative to the output
+    dps = 50
+    while True:
+        try:
+            fixed = reference(Q[rows], K, V[:, cols], scale=scale, dps=dps)
+        except ResourceLimitError:
+            raise NumericalError(
+                f"{int(flagged.sum())} output entries cancel to fewer than 8 significant digits (positive and "
+                "negative parts of V nearly balance) and are too many to recompute in multiprecision; use "
+                "finegrained.attention.reference on those rows"
+            ) from None
+        resolved = fixed.log_abs > part - (dps - 20) * np.log(10)
+        if (resolved | ~sub).all() or dps >= MAX_DPS:
+            break
+        dps *= 2
+    sign, log_abs = out.sign.copy(), out.log_abs.copy()
     rr, cc = np.nonzero(sub)
     sign[rows[rr], cols[cc]] = fixed.sign[rr, cc]
     log_abs[rows[rr], cols[cc]] = fixed.log_abs[rr, cc]
     return LogArray(sign, log_abs)
 
 
-def _normalise_columns(W: np.ndarray) -> np.ndarray:
-    """Divide each non-zero column of the non-negative ``W`` by its maximum, in place; return the logs."""
-    col_max = W.max(axis=0)
-    col_scale = np.where(col_max > 0, col_max, 1.0)
-    W /= col_scale
-    return np.log(col_scale)
+def _scaled_columns(V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``V`` with every non-zero column divided by the geometric middle of its non-zero magnitudes, and the logs.
+
+    Scaled entries then lie in ``[e^{-r/2}, e^{r/2}]`` for a column spanning ``e^r``: sums of up to ``n`` of them
+    stay finite and every entry stays a normal float as long as ``r/2 + log n`` is below the float64 range. Wider
+    columns are refused with a :class:`NumericalError`.
+    """
+    A = np.abs(V)
+    n = max(V.shape[0], 1)
+    with np.errstate(divide="ignore"):
+        logs = np.log(A)
+    hi = np.max(logs, axis=0, initial=-np.inf)
+    lo = np.min(np.where(A > 0, logs, np.inf), axis=0, initial=np.inf)
+    nonzero = np.isfinite(hi)
+    half = np.where(nonzero, (hi - lo) / 2, 0.0)
+    limit = min(-LOG_TINY, LOG_HUGE) - np.log(n) - 2
+    if (half > limit).any():
+        raise NumericalError(
+            f"a column of V has non-zero magnitudes spanning e^{2 * half.max():.0f}; the exact oracle handles at "
+            f"most e^{2 * limit:.0f} here (use finegrained.attention.reference)"
+        )
+    with np.errstate(invalid="ignore"):  # all-zero columns give -inf + inf; they keep scale 1
+        log_scale = np.where(nonzero, (hi + lo) / 2, 0.0)
+    return V / np.exp(log_scale), log_scale
 
 
 def _recompute(lp: np.ndarray, unsafe: np.ndarray, Qs: np.ndarray, KT: np.ndarray, W: np.ndarray, m: np.ndarray):

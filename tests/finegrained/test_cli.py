@@ -82,6 +82,20 @@ def test_console_script_has_no_traceback(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "bad.cnf:2:" in proc.stderr
 
 
+def test_false_yes_answer_exits_one(capsys, monkeypatch):
+    import numpy as np
+
+    from finegrained.attention import ORACLES
+    from instances.logspace import LogArray
+
+    def always_yes(Q, K, V, *, scale=None):  # wrong on purpose: every output is 1, above any threshold
+        return LogArray(np.ones((Q.shape[0], V.shape[1]), dtype=np.int8), np.zeros((Q.shape[0], V.shape[1])))
+
+    monkeypatch.setitem(ORACLES, "yes", always_yes)
+    code, _, err = run(capsys, "chain", "--example", "php-3-2", "--oracle", "yes")
+    assert code == 1 and "wrong answer from the oracle" in err and err.count("\n") == 1
+
+
 def test_contradicted_unsat_answer_exits_one(capsys, monkeypatch):
     import numpy as np
 

@@ -73,6 +73,18 @@ def test_missing_header_and_missing_file(tmp_path):
         CNFFormula.read(binary)
 
 
+def test_line_numbers_and_bytes_outside_utf8(tmp_path):
+    path = tmp_path / "odd.cnf"
+    path.write_bytes(b"c a\r\r\np cnf 2 1\n1 x 0\n")  # a stray carriage return does not start a line
+    with pytest.raises(DimacsError, match=r"odd.cnf:3: expected an integer literal, found 'x'"):
+        CNFFormula.read(path)
+    path.write_bytes(b"c caf\xe9 (latin-1 comment)\np cnf 2 1\n1 -2 0\n")
+    assert CNFFormula.read(path).clauses == [[1, -2]]
+    path.write_bytes(b"p cnf 2 1\n1 \xe9 0\n")
+    with pytest.raises(DimacsError, match="odd.cnf:2: expected an integer literal"):
+        CNFFormula.read(path)
+
+
 def test_constructor_checks():
     with pytest.raises(ParameterError, match="literal 0"):
         CNFFormula([[1, 0]])

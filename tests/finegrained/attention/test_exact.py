@@ -134,3 +134,39 @@ def test_distinct_rows_never_merges_unequal_rows(n, d, seed):
     reps, inverse = distinct_rows(X)
     assert np.array_equal(X[reps][inverse], X)
     assert len({tuple(r) for r in X[reps].tolist()}) == reps.size == len({tuple(r) for r in X.tolist()})
+
+
+@pytest.mark.parametrize("dedupe", [True, False])
+@pytest.mark.parametrize(
+    ("Q", "K", "V", "scale"),
+    [
+        # cancellation on top of large scores: the stored logs carry |L| * 2^-52 of error
+        ([[1.0]], [[10000.0], [10000.0], [9983.0]], [[1.0], [-1.0], [1.0]], 1.0),
+        # float result exactly zero although the true value is not
+        ([[1.0]], [[0.0], [1.0]], [[1.0], [-1.0]], 1e-55),
+        ([[1.0]], [[0.0], [-420.0], [0.0]], [[0.1], [0.1], [-0.1]], 1.0),
+        # duplicate keys whose values cancel exactly
+        ([[60.0, 90.0, -0.0]], [[2.0, 3.0, -0.0], [-2.0, 1.0, 1.0000000000000002], [2.0, 3.0, -0.0],
+                                [-2.0, 1.0, 1.0000000000000002]], [[-0.2, 0.2], [0.1, -0.1], [-0.1, 0.1], [-0.2, 0.1]],
+         -1.0),
+    ],
+)
+def test_matches_high_precision_reference(Q, K, V, scale, dedupe):
+    from finegrained.attention.reference import reference
+
+    Q, K, V = np.array(Q), np.array(K), np.array(V)
+    out = exact(Q, K, V, scale=scale, dedupe=dedupe)
+    ref = reference(Q, K, V, scale=scale, dps=500)
+    assert np.array_equal(out.sign, ref.sign)
+    assert np.allclose(out.log_abs[ref.sign != 0], ref.log_abs[ref.sign != 0], rtol=0, atol=1e-8)
+
+
+def test_values_spanning_the_float_range():
+    from finegrained.attention.reference import reference
+
+    Q, K = np.array([[1.0]]), np.array([[0.0], [2000.0], [1776.0]])
+    V = np.array([[1e300], [1e-300], [-1e-250]])  # the tiny values carry the dominant keys
+    out, ref = exact(Q, K, V, scale=1.0), reference(Q, K, V, scale=1.0, dps=80)
+    assert np.array_equal(out.sign, ref.sign) and np.allclose(out.log_abs, ref.log_abs, rtol=0, atol=1e-9)
+    with pytest.raises(NumericalError, match="magnitudes spanning"):
+        exact(np.array([[1.0]]), np.array([[0.0], [1.0]]), np.array([[1e308], [5e-324]]), scale=1.0)
