@@ -26,7 +26,7 @@ from instances.logspace import LogArray
 from instances.solutions import GapANNAnswer
 from reductions import GapANNToAAttC, threshold_test
 
-from .chain import resolve_oracle
+from .chain import call_oracle, resolve_oracle
 from .gap_ann_solvers import solve_gap_ann
 from .resources import check_memory, format_bytes
 
@@ -172,20 +172,14 @@ def run_ann_chain(
     n_a, n_b, d = instance.n_a, instance.n_b, instance.dim
     check_memory(ann_chain_memory_bytes(n_a, n_b, d), max_memory,
                  f"the attention route on n_a = {n_a}, n_b = {n_b}, d = {d}")
-    kwargs = {} if safety is None else {"safety": safety}
-    reduction = GapANNToAAttC(mode=params, **kwargs)
+    reduction = GapANNToAAttC(mode=params, safety=safety)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     lemma = reduction.derive(instance)
     att = reduction.forward(instance)
     timings["reduction"] = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    out = solve(att.Q, att.K, att.V, scale=att.scale)
-    timings["oracle"] = time.perf_counter() - t0
-    if not isinstance(out, LogArray) or len(out.shape) != 2 or out.shape[0] != att.n_q:
-        raise ParameterError(f"oracle {name!r} returned {type(out).__name__} of the wrong shape; "
-                             f"expected a LogArray of shape ({att.n_q}, {att.V.shape[1]})")
+    out, timings["oracle"] = call_oracle(name, solve, att)
 
     t0 = time.perf_counter()
     yes, margin = threshold_test(lemma, out[:n_a, 0])
@@ -248,8 +242,7 @@ def attention_decider(
     Unbalanced instances are balanced by Remark 4.4 first (threshold doubled), which keeps every row's case.
     """
     name, solve = resolve_oracle(oracle)
-    kwargs = {} if safety is None else {"safety": safety}
-    reduction = GapANNToAAttC(mode=params, **kwargs)
+    reduction = GapANNToAAttC(mode=params, safety=safety)
 
     def decide(instance: GapANNInstance) -> GapANNAnswer:
         inst, _ = _balanced(instance)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from instances.aattc import AAttCInstance
 from instances.cnf import CNFFormula
 from instances.errors import ParameterError
 from instances.logspace import LogArray
@@ -92,6 +93,20 @@ def resolve_oracle(oracle: str | Callable[..., LogArray]) -> tuple[str, Callable
     return oracle, ORACLES[oracle]
 
 
+def call_oracle(name: str, solve: Callable[..., LogArray], att: AAttCInstance) -> tuple[LogArray, float]:
+    """Ask the oracle for ``D^{-1} exp(scale Q K^T) V`` on an AAttC instance; its answer and the seconds it took.
+
+    Anything but a LogArray with one row per query is refused with a :class:`ParameterError` naming the oracle.
+    """
+    t0 = time.perf_counter()
+    out = solve(att.Q, att.K, att.V, scale=att.scale)
+    seconds = time.perf_counter() - t0
+    if not isinstance(out, LogArray) or len(out.shape) != 2 or out.shape[0] != att.n_q:
+        raise ParameterError(f"oracle {name!r} returned {type(out).__name__} of the wrong shape; "
+                             f"expected a LogArray of shape ({att.n_q}, {att.V.shape[1]})")
+    return out, seconds
+
+
 def stage_sizes(trace: list) -> list[dict]:
     """Integer sizes of every stage of a k-SAT -> AAttC trace."""
     f, ov, gap, att = trace[:4]
@@ -156,12 +171,7 @@ def run_chain(
         timings[key] = time.perf_counter() - t0
     att = trace[-1]
 
-    t0 = time.perf_counter()
-    out = solve(att.Q, att.K, att.V, scale=att.scale)
-    timings["oracle"] = time.perf_counter() - t0
-    if not isinstance(out, LogArray) or out.shape[0] != att.n_q or len(out.shape) != 2:
-        raise ParameterError(f"oracle {name!r} returned {type(out).__name__} of the wrong shape; "
-                             f"expected a LogArray of shape ({att.n_q}, {att.V.shape[1]})")
+    out, timings["oracle"] = call_oracle(name, solve, att)
     trace.append(out)
 
     t0 = time.perf_counter()

@@ -178,7 +178,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "chain":
             return _run_chain(args)
         if args.command == "bench":
-            bench_pkg.load(args.bench).run(args)
+            result = bench_pkg.load(args.bench).run(args)
+            if args.json:
+                print(json.dumps(result, indent=2))
             return 0
         if args.command in COMMANDS:
             return int(importlib.import_module(COMMANDS[args.command]).run(args))

@@ -30,11 +30,11 @@ def pyplot() -> Any:
     return plt
 
 
-def save_figure(fig: Any, path: str) -> None:
+def save_figure(fig: Any, path: str, dpi: int | None = None) -> None:
     """Save and close a figure; an unwritable path is one clear error."""
     plt = pyplot()
     try:
-        fig.savefig(path)
+        fig.savefig(path, dpi=dpi)
     except OSError as exc:
         raise FinegrainedError(f"cannot write {path}: {exc.strerror or exc}") from None
     finally:

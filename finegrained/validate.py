@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from instances.cnf import CNFFormula
-from instances.errors import FinegrainedError, ParameterError, ResourceLimitError
+from instances.errors import ParameterError, ResourceLimitError
 from instances.gap_ann import NO, OUTSIDE_PROMISE, YES, GapANNInstance
 from instances.logspace import LogArray
 from reductions import GapANNToAAttC, Lemma47Parameters, path, threshold_test
@@ -37,7 +37,8 @@ from reductions import GapANNToAAttC, Lemma47Parameters, path, threshold_test
 from .attention.adversarial import adversarial, analytic_log_slack, max_tolerated_log_eps, push_towards_threshold
 from .attention.exact import exact
 from .attention.reference import DEFAULT_DPS, log_relative_error, reference
-from .chain import resolve_oracle
+from .chain import call_oracle, resolve_oracle
+from .plots import pyplot, save_figure
 from .resources import chain_memory_bytes, check_memory
 
 SCHEMA = "finegrained.validate/1"
@@ -208,20 +209,14 @@ def validate_gap_ann(
     (['NO', 'YES'], [False, True])
     """
     t0 = time.perf_counter()
-    red = GapANNToAAttC(mode=params, beta=beta, check=beta is None,
-                        **({} if safety is None else {"safety": safety}))
+    red = GapANNToAAttC(mode=params, beta=beta, check=beta is None, safety=safety)
     p = red.derive(instance)
     att = red.forward(instance)
     timings = {"reduction": time.perf_counter() - t0}
     cache: dict[str, LogArray] = {}
     name, solve, le = _build_oracle(oracle, p, log_eps_adv, cache)
 
-    t0 = time.perf_counter()
-    out = solve(att.Q, att.K, att.V, scale=att.scale)
-    timings["oracle"] = time.perf_counter() - t0
-    if not isinstance(out, LogArray) or len(out.shape) != 2 or out.shape[0] != att.n_q:
-        raise ParameterError(f"oracle {name!r} returned {type(out).__name__} of the wrong shape; "
-                             f"expected a LogArray of shape ({att.n_q}, 1)")
+    out, timings["oracle"] = call_oracle(name, solve, att)
     t0 = time.perf_counter()
     ex = out if solve is exact else cache.get("exact") or exact(att.Q, att.K, att.V, scale=att.scale)
     timings["exact"] = time.perf_counter() - t0
@@ -316,8 +311,7 @@ def certify_exact(instance: GapANNInstance, *, params: str = "tight", safety: fl
 
     Raises :class:`~instances.errors.ResourceLimitError` when the instance is too large for mpmath.
     """
-    red = GapANNToAAttC(mode=params, beta=beta, check=beta is None,
-                        **({} if safety is None else {"safety": safety}))
+    red = GapANNToAAttC(mode=params, beta=beta, check=beta is None, safety=safety)
     p = red.derive(instance)
     att = red.forward(instance)
     work = att.n_q * att.n_k * att.dim
@@ -443,15 +437,7 @@ def beta_sweep(
 
 def plot_sweep(result: SweepResult, path: str) -> None:
     """Save the sweep as a PNG (needs the optional ``matplotlib``, ``pip install 'finegrained[plot]'``)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise FinegrainedError(
-            "--plot needs matplotlib, which is not installed; install it with: pip install 'finegrained[plot]'"
-        ) from None
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=100)
     ratio = result.beta / result.beta_min
     ax.semilogx(ratio, 100 * result.frac_exact, "o-", ms=3, label="exact oracle")
@@ -467,9 +453,4 @@ def plot_sweep(result: SweepResult, path: str) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    try:
-        fig.savefig(path)
-    except OSError as exc:
-        raise FinegrainedError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        plt.close(fig)
+    save_figure(fig, path)

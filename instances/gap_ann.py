@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ParameterError
-from .ov import as_binary_matrix
+from .ov import VectorSets, as_binary_matrix
 from .solutions import GapANNAnswer
 
 _TILE_ENTRIES = 2**24
@@ -34,7 +34,7 @@ def hamming_distances(A: np.ndarray, B: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class GapANNInstance:
+class GapANNInstance(VectorSets):
     """A Gap-ANN instance: query set ``A`` (``n_a x d``), data set ``B`` (``n_b x d``), threshold ``t``, gap ``eps``."""
 
     A: np.ndarray
@@ -54,18 +54,6 @@ class GapANNInstance:
         object.__setattr__(self, "B", B)
         object.__setattr__(self, "t", float(self.t))
         object.__setattr__(self, "eps", float(self.eps))
-
-    @property
-    def n_a(self) -> int:
-        return self.A.shape[0]
-
-    @property
-    def n_b(self) -> int:
-        return self.B.shape[0]
-
-    @property
-    def dim(self) -> int:
-        return self.A.shape[1]
 
     def is_balanced(self) -> bool:
         """Whether every vector has exactly ``d/2`` ones (the form Lemma 4.7 needs)."""

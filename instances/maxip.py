@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ParameterError
+from .ov import VectorSets
 
 
 def _as_int_matrix(name: str, x) -> np.ndarray:
@@ -42,7 +43,7 @@ class MaxIPAnswer:
 
 
 @dataclass(frozen=True)
-class MaxIPInstance:
+class MaxIPInstance(VectorSets):
     """Rows of ``A`` against rows of ``B`` (same dimension) with integer thresholds ``tau`` (scalar or per row)."""
 
     A: np.ndarray
@@ -60,18 +61,6 @@ class MaxIPInstance:
         object.__setattr__(self, "A", A)
         object.__setattr__(self, "B", B)
         object.__setattr__(self, "tau", tau)
-
-    @property
-    def n_a(self) -> int:
-        return self.A.shape[0]
-
-    @property
-    def n_b(self) -> int:
-        return self.B.shape[0]
-
-    @property
-    def dim(self) -> int:
-        return self.A.shape[1]
 
     def row_maxima(self) -> np.ndarray:
         """``max_j <a_i, b_j>`` for every row by brute force (exact int64 products)."""

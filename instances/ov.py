@@ -22,19 +22,11 @@ def as_binary_matrix(name: str, x) -> np.ndarray:
     return arr.astype(np.uint8, copy=False)
 
 
-@dataclass(frozen=True)
-class OVInstance:
-    """An OV instance: rows of ``A`` (``n_a x m``) against rows of ``B`` (``n_b x m``)."""
+class VectorSets:
+    """Sizes shared by the problems on a query set ``A`` (``n_a x dim``) and a data set ``B`` (``n_b x dim``)."""
 
     A: np.ndarray
     B: np.ndarray
-
-    def __post_init__(self) -> None:
-        A, B = as_binary_matrix("A", self.A), as_binary_matrix("B", self.B)
-        if A.shape[1] != B.shape[1]:
-            raise ParameterError(f"A has dimension {A.shape[1]} but B has {B.shape[1]}")
-        object.__setattr__(self, "A", A)
-        object.__setattr__(self, "B", B)
 
     @property
     def n_a(self) -> int:
@@ -47,6 +39,21 @@ class OVInstance:
     @property
     def dim(self) -> int:
         return self.A.shape[1]
+
+
+@dataclass(frozen=True)
+class OVInstance(VectorSets):
+    """An OV instance: rows of ``A`` (``n_a x m``) against rows of ``B`` (``n_b x m``)."""
+
+    A: np.ndarray
+    B: np.ndarray
+
+    def __post_init__(self) -> None:
+        A, B = as_binary_matrix("A", self.A), as_binary_matrix("B", self.B)
+        if A.shape[1] != B.shape[1]:
+            raise ParameterError(f"A has dimension {A.shape[1]} but B has {B.shape[1]}")
+        object.__setattr__(self, "A", A)
+        object.__setattr__(self, "B", B)
 
     def is_orthogonal(self, pair: OrthogonalPair) -> bool:
         return int(self.A[pair.i].astype(np.int64) @ self.B[pair.j].astype(np.int64)) == 0

@@ -121,7 +121,7 @@ def lemma47_parameters(
     eps: float,
     *,
     mode: str = "tight",
-    safety: float = DEFAULT_SAFETY,
+    safety: float | None = None,
     beta: float | None = None,
     check: bool = True,
 ) -> Lemma47Parameters:
@@ -137,8 +137,8 @@ def lemma47_parameters(
         Gap-ANN threshold and gap (Definition 4.5).
     mode : {"tight", "paper"}
         Which constants to use (module docstring).
-    safety : float
-        Factor ``>= 1`` on ``beta_min`` in tight mode.
+    safety : float, optional
+        Factor ``>= 1`` on ``beta_min`` in tight mode (None: ``DEFAULT_SAFETY``).
     beta : float, optional
         Override ``beta`` (experiments below the threshold); ``eps_a`` is then ``t~``.
     check : bool
@@ -161,6 +161,7 @@ def lemma47_parameters(
         raise ParameterError(f"Lemma 4.7 needs balanced vectors of even positive dimension, got d={d}")
     if not (t > 0 and eps > 0 and math.isfinite(t) and math.isfinite(eps)):
         raise ParameterError(f"Gap-ANN needs t > 0 and eps > 0, got t={t}, eps={eps}")
+    safety = DEFAULT_SAFETY if safety is None else safety
     if not (safety >= 1 and math.isfinite(safety)):
         raise ParameterError(f"the safety factor must be a finite number >= 1, got {safety}")
     log_6n = math.log(6 * n)
@@ -249,8 +250,8 @@ class GapANNToAAttC(Reduction):
     Parameters
     ----------
     mode : {"tight", "paper"}
-    safety : float
-        Factor on ``beta_min`` in tight mode.
+    safety : float, optional
+        Factor on ``beta_min`` in tight mode (None: ``DEFAULT_SAFETY``).
     beta : float, optional
         Fixed ``beta`` (for experiments); ``check`` then decides whether too small a value raises.
     """
@@ -265,7 +266,7 @@ class GapANNToAAttC(Reduction):
     )
 
     def __init__(
-        self, mode: str = "tight", safety: float = DEFAULT_SAFETY, beta: float | None = None, check: bool = True
+        self, mode: str = "tight", safety: float | None = None, beta: float | None = None, check: bool = True
     ) -> None:
         if mode not in MODES:
             raise ParameterError(f"unknown parameter mode {mode!r}; expected one of {', '.join(MODES)}")

@@ -34,7 +34,7 @@ FACTORIES: dict[tuple[str, str], Callable[..., Reduction]] = {
     ("k-SAT", "OV"): lambda **_: SatToOV(),
     ("OV", "Gap-ANN"): lambda **_: OVToGapANN(),
     ("Gap-ANN", "AAttC"): lambda mode="tight", safety=None, beta=None, check=True, **_: GapANNToAAttC(
-        mode=mode, beta=beta, check=check, **({} if safety is None else {"safety": safety})
+        mode=mode, safety=safety, beta=beta, check=check
     ),
     ("OV", "Attention"): lambda **_: OVToAttention(),
     ("OV", "Max-IP"): lambda **_: OVToMaxIP(),

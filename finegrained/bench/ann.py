@@ -15,7 +15,6 @@ runs only for ``n <= 2^--attention-max-log2-n``. The table also shows which meth
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 
@@ -128,9 +127,7 @@ def run(args: argparse.Namespace) -> dict:
             for k in range(args.log2_n_min, args.log2_n_max + 1):
                 rows.append(measure(2**k, d, regime, args))
     result = {"rows": rows}
-    if getattr(args, "json", False):
-        print(json.dumps(result, indent=1))
-    else:
+    if not getattr(args, "json", False):
         print(format_table(result))
     return result
 

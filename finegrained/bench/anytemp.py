@@ -21,7 +21,6 @@ Exponents are least-squares slopes of ``log time`` against ``log n`` over the la
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 
@@ -178,9 +177,7 @@ def run(args: argparse.Namespace) -> dict:
                              "seconds_at_max_n": series[-1]["seconds"]})
     result = {"eps_rel": args.eps_rel, "cases": cases, "fits": fits,
               "all_within_bound": all(c["ok"] for c in cases)}
-    if getattr(args, "json", False):
-        print(json.dumps(result, indent=1))
-    else:
+    if not getattr(args, "json", False):
         print(format_tables(result))
     return result
 

@@ -110,8 +110,4 @@ def run(args: argparse.Namespace) -> dict:
               "rows": rows,
               "max_ratio": max((r["ratio"] for r in rows), default=float("nan")),
               "geomean_ratio": float(np.exp(np.mean([np.log(r["ratio"]) for r in rows]))) if rows else None}
-    if args.json:
-        import json
-
-        print(json.dumps(result, indent=2))
     return result

@@ -10,7 +10,6 @@ saves time against n (``finegrained[plot]``).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import time
@@ -126,9 +125,7 @@ def run(args: argparse.Namespace) -> dict:
         exponents[nm] = _fit([p[0] for p in pts], [p[1] for p in pts])
     result = {"benchmark": "compare", "d": args.d, "B": args.B, "eps": args.eps, "algorithms": names,
               "rows": rows, "exponents": exponents}
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
+    if not args.json:
         print("fitted exponents of time in n (n >= 2^12): "
               + ", ".join(f"{nm} {e:.2f}" for nm, e in exponents.items() if e is not None))
         for nm in names:

@@ -17,7 +17,6 @@ Four measurements, one run each:
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
@@ -175,9 +174,7 @@ def run(args: argparse.Namespace) -> dict:
         "lewis": lewis_recall(rng),
         "softmax": softmax_error(rng),
     }
-    if getattr(args, "json", False):
-        print(json.dumps(result, indent=1))
-    else:
+    if not getattr(args, "json", False):
         print(format_tables(result))
     return result
 
@@ -218,8 +215,9 @@ def format_tables(res: dict) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    parser.add_argument("--json", action="store_true")
-    run(parser.parse_args())
+if __name__ == "__main__":  # the same as `finegrained bench lev ...`, errors included
+    import sys
+
+    from finegrained.cli import main
+
+    sys.exit(main(["bench", "lev", *sys.argv[1:]]))

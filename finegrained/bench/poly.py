@@ -20,7 +20,6 @@ up to ``2^--scaling-max-log2-n``; ``--plot FILE.png`` draws the planned ``g`` an
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -32,6 +31,7 @@ from finegrained.argtypes import list_of, nonneg_int, pos_float, pos_int, unit_f
 from finegrained.attention.exact import exact
 from finegrained.attention.poly import poly, poly_plan
 from finegrained.attention.random_features import random_features
+from finegrained.plots import pyplot, save_figure
 from instances.errors import FinegrainedError, ParameterError
 
 _GIB = 2**30
@@ -207,15 +207,7 @@ def machine() -> str:
 
 def plot_degree_rank(path: str, log2_n: int, eps: float, ds: list[int]) -> dict:
     """Plot the planned degree ``g`` and rank ``r`` against ``B`` at ``n = 2^log2_n``, marking sqrt(ln n)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise FinegrainedError(
-            "--plot needs matplotlib, which is optional: pip install matplotlib (or the 'plot' extra)"
-        ) from exc
+    plt = pyplot()
     n = 2**log2_n
     Bs = np.linspace(0.1, 4.0, 79)
     data = {}
@@ -235,12 +227,7 @@ def plot_degree_rank(path: str, log2_n: int, eps: float, ds: list[int]) -> dict:
     ax_r.set_ylabel("log10 rank r = log10 C(g + d, d)")
     fig.suptitle(f"Polynomial method: planned degree and rank, n = 2^{log2_n}, eps = {eps:g}")
     fig.tight_layout()
-    try:
-        fig.savefig(path, dpi=120)
-    except OSError as exc:
-        raise FinegrainedError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        plt.close(fig)
+    save_figure(fig, path, dpi=120)
     return {"path": path, "n": n, "eps": eps, "threshold_B": threshold, "series": data}
 
 
@@ -264,19 +251,12 @@ def run(args: argparse.Namespace) -> dict:
         result["plot"] = plot_degree_rank(args.plot, args.plot_log2_n, args.epss[-1], args.ds)
         if not as_json:
             print(f"wrote {args.plot}")
-    if as_json:
-        print(json.dumps(result, indent=1))
     return result
 
 
-def main(argv: list[str] | None = None) -> dict:
-    """Entry point for ``python -m finegrained.bench.poly`` (the CLI adds ``--json`` the same way)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
-    return run(args)
+if __name__ == "__main__":  # the same as `finegrained bench poly ...`, errors included
+    import sys
 
+    from finegrained.cli import main
 
-if __name__ == "__main__":
-    main()
+    sys.exit(main(["bench", "poly", *sys.argv[1:]]))

@@ -25,7 +25,7 @@ from instances.gap_ann import GapANNInstance
 from instances.gap_ann_builders import load_gap_ann
 from reductions import GapANNToAAttC, Lemma47Parameters
 
-from ..argtypes import memory_size
+from ..argtypes import memory_size, pos_int
 from ..attention import ORACLES
 from ..plots import plot_margins
 from ..proof import format_proof, proof_checks, symbolic_checks
@@ -39,15 +39,7 @@ _EPS_ADV = re.compile(r"^\s*(eps_a|t~|t_tilde)?\s*([+-]\s*\d+(?:\.\d*)?(?:[eE][+
 
 
 def _rows(text: str) -> int | None:
-    if text == "all":
-        return None
-    try:
-        k = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of rows or 'all', got {text!r}") from None
-    if k < 1:
-        raise argparse.ArgumentTypeError(f"the number of rows must be at least 1, got {k}")
-    return k
+    return None if text == "all" else pos_int(text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -197,10 +189,9 @@ def run(args: argparse.Namespace) -> int:
     if sum(bool(x) for x in (args.proof, args.sweep, args.reference)) > 1:
         raise ParameterError("give at most one of --proof, --sweep and --reference")
     gap, source = _gap_source(args)
-    safety = {} if args.safety is None else {"safety": args.safety}
 
     if args.proof:
-        params = GapANNToAAttC(mode=args.params, beta=args.beta, check=False, **safety).derive(gap)
+        params = GapANNToAAttC(mode=args.params, beta=args.beta, check=False, safety=args.safety).derive(gap)
         report = proof_checks(params)
         if args.symbolic:
             report.symbolic = symbolic_checks(params)
@@ -230,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     if args.reference:
-        cert = certify_exact(gap, params=args.params, beta=args.beta, dps=args.dps, **safety)
+        cert = certify_exact(gap, params=args.params, beta=args.beta, dps=args.dps, safety=args.safety)
         if args.json:
             print(json.dumps({"schema": "finegrained.validate.reference/1", "source": source, **cert},
                              indent=2, allow_nan=False))
@@ -249,10 +240,11 @@ def run(args: argparse.Namespace) -> int:
 
     log_eps_adv = None
     if args.eps_adv is not None:
-        params = GapANNToAAttC(mode=args.params, beta=args.beta, check=args.beta is None, **safety).derive(gap)
+        reduction = GapANNToAAttC(mode=args.params, beta=args.beta, check=args.beta is None, safety=args.safety)
+        params = reduction.derive(gap)
         log_eps_adv = parse_eps_adv(args.eps_adv, params)
     rep = validate_gap_ann(gap, params=args.params, beta=args.beta, oracle=args.oracle,
-                           log_eps_adv=log_eps_adv, source=source, **safety)
+                           log_eps_adv=log_eps_adv, source=source, safety=args.safety)
     if args.json:
         print(rep.to_json())
     else:
