@@ -11,7 +11,6 @@ row's case.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from collections.abc import Callable
@@ -19,16 +18,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from instances.errors import FinegrainedError, ParameterError
+from instances.errors import ParameterError
 from instances.gap_ann import NO, OUTSIDE_PROMISE, YES, GapANNInstance, balance
-from instances.gap_ann_builders import load_gap_ann
-from instances.logspace import LogArray
 from instances.solutions import GapANNAnswer
-from reductions import GapANNToAAttC, threshold_test
+from reductions import Chain, GapANNToAAttC
 
-from .chain import call_oracle, resolve_oracle
+from .attention import resolve_oracle
 from .gap_ann_solvers import solve_gap_ann
-from .resources import check_memory, format_bytes
+from .pipeline import decide
+from .resources import check_memory
 
 SCHEMA = "finegrained.ann_chain/1"
 #: At most this many disagreeing rows are listed one by one (all are counted).
@@ -71,6 +69,12 @@ class AnnChainResult:
         Lemma 4.7 quantities (:class:`reductions.gap_ann_to_attention.Lemma47Parameters`).
     timings : dict
         Seconds: ``reduction``, ``oracle`` (the attention call alone), ``decode``, ``direct``, ``total``.
+    certification : {"certified", "uncertified"}
+        Whether the oracle's certificate decides every row (``uncertified``: the oracle certifies nothing).
+    certificate : dict
+        What the oracle certified.
+    reason : str
+        Why the rows are not certified (empty when they are).
     """
 
     yes: np.ndarray
@@ -88,7 +92,15 @@ class AnnChainResult:
     instance: dict
     parameters: dict
     timings: dict
+    certification: str = "certified"
+    certificate: dict = field(default_factory=dict)
+    reason: str = ""
     trace: list = field(default_factory=list, repr=False)
+
+    @property
+    def certified(self) -> bool:
+        """Whether every row's answer is certified by the oracle's certificate (see :mod:`finegrained.pipeline`)."""
+        return self.certification == "certified"
 
     @property
     def rows(self) -> int:
@@ -109,6 +121,10 @@ class AnnChainResult:
             "outside_promise_rows": int((self.status == OUTSIDE_PROMISE).sum()),
             "disagreements": self.disagreements,
             "ground_truth_agrees": self.ground_truth_agrees,
+            "certified": self.certified,
+            "certification": self.certification,
+            "certificate": self.certificate,
+            "reason": self.reason,
             "oracle": self.oracle,
             "params": self.params,
             "direct_method": self.direct_method,
@@ -128,7 +144,7 @@ class AnnChainResult:
 def run_ann_chain(
     instance: GapANNInstance,
     *,
-    oracle: str | Callable[..., LogArray] = "exact",
+    oracle: str | Callable[..., object] = "exact",
     params: str = "tight",
     safety: float | None = None,
     direct_method: str = "auto",
@@ -165,28 +181,19 @@ def run_ann_chain(
     >>> r.rows, int(r.yes.sum()), r.agree_with_direct, r.ground_truth_agrees
     (32, 3, True, True)
     """
-    name, solve = resolve_oracle(oracle)
     original = instance
     t_start = time.perf_counter()
     instance, balanced_here = _balanced(instance)
     n_a, n_b, d = instance.n_a, instance.n_b, instance.dim
     check_memory(ann_chain_memory_bytes(n_a, n_b, d), max_memory,
                  f"the attention route on n_a = {n_a}, n_b = {n_b}, d = {d}")
-    reduction = GapANNToAAttC(mode=params, safety=safety)
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    lemma = reduction.derive(instance)
-    att = reduction.forward(instance)
-    timings["reduction"] = time.perf_counter() - t0
-
-    out, timings["oracle"] = call_oracle(name, solve, att)
-
-    t0 = time.perf_counter()
-    yes, margin = threshold_test(lemma, out[:n_a, 0])
-    answer: GapANNAnswer = reduction.backward(instance, out)
-    timings["decode"] = time.perf_counter() - t0
-    if not np.array_equal(answer.yes, yes):
-        raise FinegrainedError("the reduction's backward map and its threshold test disagree (internal error)")
+    dec = decide(Chain([GapANNToAAttC(mode=params, safety=safety)]), instance, oracle).require_certified()
+    lemma = dec.parameters
+    timings: dict[str, float] = {"reduction": dec.reduced.seconds[0], "oracle": dec.timings["oracle"],
+                                 "decode": dec.timings["decode"]}
+    answer: GapANNAnswer = dec.solution
+    yes, margin = answer.yes, answer.margin
+    name, att, out = dec.oracle, dec.reduced.target, dec.answer.output
 
     t0 = time.perf_counter()
     direct = solve_gap_ann(instance, direct_method)
@@ -230,84 +237,28 @@ def run_ann_chain(
                   "d_balanced": d, "t_balanced": instance.t},
         parameters=lemma.as_dict(),
         timings=timings,
+        certification=dec.status,
+        certificate=dec.answer.certificate.to_dict(),
+        reason=dec.reason,
         trace=[instance, att, out],
     )
 
 
 def attention_decider(
-    oracle: str | Callable[..., LogArray] = "exact", params: str = "tight", safety: float | None = None
+    oracle: str | Callable[..., object] = "exact", params: str = "tight", safety: float | None = None
 ) -> Callable[[GapANNInstance], GapANNAnswer]:
     """A Gap-ANN decider (instance -> :class:`GapANNAnswer`) that answers through Lemma 4.7 and an attention oracle.
 
-    Unbalanced instances are balanced by Remark 4.4 first (threshold doubled), which keeps every row's case.
+    Unbalanced instances are balanced by Remark 4.4 first (threshold doubled), which keeps every row's case. The
+    decision goes through :func:`finegrained.pipeline.decide`, so an oracle whose certificate cannot decide every
+    row raises :class:`~instances.errors.UncertifiedError`.
     """
     name, solve = resolve_oracle(oracle)
-    reduction = GapANNToAAttC(mode=params, safety=safety)
+    chain = Chain([GapANNToAAttC(mode=params, safety=safety)])
 
-    def decide(instance: GapANNInstance) -> GapANNAnswer:
+    def decide_rows(instance: GapANNInstance) -> GapANNAnswer:
         inst, _ = _balanced(instance)
-        att = reduction.forward(inst)
-        return reduction.backward(inst, solve(att.Q, att.K, att.V, scale=att.scale))
+        return decide(chain, inst, solve).require_certified().solution
 
-    decide.__name__ = f"attention[{name}, {params}]"
-    return decide
-
-
-# ---------------------------------------------------------------------------------------------- command line
-def format_ann_chain(result: AnnChainResult, source: str) -> str:
-    """The human-readable report of ``finegrained chain --ann FILE``."""
-    data = result.to_dict()
-    inst, p, t = data["instance"], data["parameters"], data["timings"]
-    lines = [
-        f"finegrained chain --ann: {source}   (params: {result.params}, oracle: {result.oracle})",
-        "",
-        f"  Gap-ANN  n_a = {inst['n_a']}, n_b = {inst['n_b']}, d = {inst['d']}, t = {inst['t']:g}, "
-        f"eps = {inst['eps']:.6g}" + ("  (balanced by Remark 4.4: d = "
-                                      f"{inst['d_balanced']}, t = {inst['t_balanced']:g})"
-                                      if inst["balanced_by_remark_4_4"] else ""),
-        f"  AAttC    Lemma 4.7: beta = {p['beta']:.6g} (beta_min = {p['beta_min']:.6g}), B = {p['B']:.6g}, "
-        f"log t~ = {p['log_t_tilde']:.6g}, log eps_a = {p['log_eps_a']:.6g}",
-        f"  oracle   {result.oracle}: {t['oracle']:.3f} s",
-        f"  answer   {data['yes_rows']} of {data['rows']} rows YES through attention; direct solver "
-        f"({result.direct_method}): {data['direct_yes_rows']} YES, {t['direct']:.3f} s",
-        f"  promise  {data['outside_promise_rows']} rows outside the promise",
-    ]
-    if result.agree_with_direct:
-        lines.append("  check    attention agrees with the direct solver on every row")
-    else:
-        lines.append(f"  check    {result.disagreement_count} rows DISAGREE ({result.in_promise_errors} inside the "
-                     "promise, i.e. wrong answers)")
-        for row in result.disagreements[:10]:
-            lines.append(f"           row {row['row']}: attention {row['attention']}, direct {row['direct']}, "
-                         f"min distance {row['min_distance']:g}")
-    if result.ground_truth_agrees is not None:
-        lines.append(f"  planted  ground truth {'agrees' if result.ground_truth_agrees else 'DISAGREES'}")
-    lines.append("  time     " + ", ".join(f"{k} {v:.3f} s" for k, v in t.items()))
-    return "\n".join(lines)
-
-
-def _expected_from_meta(meta: dict, n_a: int) -> np.ndarray | None:
-    if meta.get("generator") != "planted" or "planted_rows" not in meta:
-        return None
-    yes = np.zeros(n_a, dtype=bool)
-    yes[np.asarray(meta["planted_rows"], dtype=np.int64)] = True
-    return yes
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    """``finegrained chain --ann FILE.npz``: exit 0 when attention agrees with the direct solver inside the
-    promise, 1 when it answers some in-promise row wrongly."""
-    if getattr(args, "file", None) or getattr(args, "example", None):
-        raise FinegrainedError("give either a CNF (FILE or --example) or --ann FILE.npz, not both")
-    instance, meta = load_gap_ann(args.ann)
-    result = run_ann_chain(instance, oracle=args.oracle, params=args.params, safety=args.safety,
-                           expected=_expected_from_meta(meta, instance.n_a), max_memory=args.max_memory)
-    if args.json:
-        out = result.to_dict()
-        est = ann_chain_memory_bytes(instance.n_a, instance.n_b, result.instance["d_balanced"])
-        out["input"] = {"file": str(args.ann), "generator": meta.get("generator"), "seed": meta.get("seed"),
-                        "estimated_memory_bytes": est, "estimated_memory": format_bytes(est)}
-        print(json.dumps(out, indent=2, allow_nan=False))
-    else:
-        print(format_ann_chain(result, str(args.ann)))
-    return 1 if result.in_promise_errors else 0
+    decide_rows.__name__ = f"attention[{name}, {params}]"
+    return decide_rows

@@ -8,22 +8,22 @@ scan turns a YES row into an orthogonal pair, and the pair is a satisfying assig
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from instances.aattc import AAttCInstance
 from instances.cnf import CNFFormula
 from instances.errors import ParameterError
-from instances.logspace import LogArray
-from reductions import GapANNToAAttC, path, threshold_test
+from instances.solutions import GapANNAnswer
+from reductions import path
 
-from .attention import ORACLES
+from .pipeline import decide
 from .resources import chain_memory_bytes, check_memory
 
 SCHEMA = "finegrained.chain/1"
+#: The two routes from k-SAT to attention (``run_chain(route=...)``, ``finegrained chain --route``).
+ROUTES: dict[str, tuple[str, str]] = {"aattc": ("k-SAT", "AAttC"), "attention": ("k-SAT", "Attention")}
 
 
 @dataclass
@@ -49,8 +49,19 @@ class ChainResult:
         Threshold-test summary: YES rows and the margins closest to the threshold, in nats.
     timings : dict
         Seconds per step; ``oracle`` is the attention call alone.
+    status : {"certified", "uncertified"}
+        ``certified``: SAT with a verified assignment, or UNSAT with every row certified NO by the oracle's
+        certificate. ``uncertified``: the oracle certifies nothing; the answer is its point answer.
+    certificate : dict
+        What the oracle certified (``kind``, ``log_bound``, ``description``).
+    reason : str
+        Why the answer is not certified (empty when it is).
+    oracle_info : dict
+        What the oracle reported about its run (e.g. ``backend`` and ``workers`` of the exact oracle).
     trace : list
         The instances of every stage and the oracle output (not serialised).
+    rows : GapANNAnswer
+        The per-row threshold decisions with margins and undecided rows (not serialised).
     """
 
     satisfiable: bool
@@ -63,7 +74,61 @@ class ChainResult:
     parameters: dict
     decision: dict
     timings: dict
+    status: str = "certified"
+    route: str = "aattc"
+    oracle_info: dict = field(default_factory=dict)
+    certificate: dict = field(default_factory=dict)
+    reason: str = ""
     trace: list = field(default_factory=list, repr=False)
+    rows: GapANNAnswer | None = field(default=None, repr=False)
+
+    @property
+    def certified(self) -> bool:
+        """Whether the SAT/UNSAT answer is proved (see :attr:`status`)."""
+        return self.status == "certified"
+
+    @property
+    def answer(self) -> str:
+        """``"SAT"``, ``"UNSAT"``, or ``"UNSAT (uncertified)"``."""
+        word = "SAT" if self.satisfiable else "UNSAT"
+        return word if self.certified else f"{word} (uncertified)"
+
+    def __repr__(self) -> str:
+        n = self.stages[0]["num_vars"] if self.stages else "?"
+        return (f"ChainResult({self.answer}, verified={self.verified}, route={self.route!r}, oracle={self.oracle!r}, "
+                f"params={self.params!r}, N={n}, rows={self.decision.get('rows')}, "
+                f"yes_rows={self.decision.get('yes_rows')})")
+
+    def _repr_markdown_(self) -> str:
+        """A compact report for Jupyter: the answer, the stages and the certificate."""
+        p = self.parameters
+        lines = [f"**{self.answer}**" + (" — assignment verified" if self.satisfiable and self.verified else ""),
+                 "", "| stage | n | d |", "| --- | --- | --- |"]
+        lines += [f"| {s['problem']} | {s['n']} | {s['d']} |" for s in self.stages]
+        lines += ["", f"oracle `{self.oracle}` ({self.certificate.get('description', 'no certificate')}), "
+                  f"route `{self.route}`, params `{self.params}`"]
+        if "beta" in p:
+            lines.append(f"β = {p['beta']:.6g}, B = {p['B']:.4g} (B/√ln n = {p.get('B_over_sqrt_ln_n', 0):.3g}), "
+                         f"log t̃ = {p['log_t_tilde']:.6g}")
+        if self.reason:
+            lines.append(f"*{self.reason}*")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        rows = "".join(f"<tr><td>{escape(s['problem'])}</td><td>{s['n']}</td><td>{s['d']}</td></tr>"
+                       for s in self.stages)
+        p = self.parameters
+        extra = (f"<p>β = {p['beta']:.6g}, B = {p['B']:.4g} (B/√ln n = {p.get('B_over_sqrt_ln_n', 0):.3g}), "
+                 f"log t̃ = {p['log_t_tilde']:.6g}</p>") if "beta" in p else ""
+        reason = f"<p><em>{escape(self.reason)}</em></p>" if self.reason else ""
+        verified = " (assignment verified)" if self.satisfiable and self.verified else ""
+        return (f"<p><strong>{escape(self.answer)}</strong>{verified}</p>"
+                f"<table><tr><th>stage</th><th>n</th><th>d</th></tr>{rows}</table>"
+                f"<p>oracle <code>{escape(self.oracle)}</code> "
+                f"({escape(self.certificate.get('description', 'no certificate'))}), route "
+                f"<code>{self.route}</code>, params <code>{self.params}</code></p>{extra}{reason}")
 
     def to_dict(self) -> dict:
         return {
@@ -72,6 +137,12 @@ class ChainResult:
             "assignment": self.assignment,
             "verified": self.verified,
             "cdcl_satisfiable": self.cdcl_satisfiable,
+            "certified": self.certified,
+            "status": self.status,
+            "route": self.route,
+            "oracle_info": self.oracle_info,
+            "certificate": self.certificate,
+            "reason": self.reason,
             "oracle": self.oracle,
             "params": self.params,
             "stages": self.stages,
@@ -84,31 +155,17 @@ class ChainResult:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
 
-def resolve_oracle(oracle: str | Callable[..., LogArray]) -> tuple[str, Callable[..., LogArray]]:
-    """Look up an oracle by name in :data:`finegrained.attention.ORACLES`, or accept a callable."""
-    if callable(oracle):
-        return getattr(oracle, "__name__", "custom"), oracle
-    if oracle not in ORACLES:
-        raise ParameterError(f"unknown oracle {oracle!r}; available: {', '.join(sorted(ORACLES))}")
-    return oracle, ORACLES[oracle]
-
-
-def call_oracle(name: str, solve: Callable[..., LogArray], att: AAttCInstance) -> tuple[LogArray, float]:
-    """Ask the oracle for ``D^{-1} exp(scale Q K^T) V`` on an AAttC instance; its answer and the seconds it took.
-
-    Anything but a LogArray with one row per query is refused with a :class:`ParameterError` naming the oracle.
-    """
-    t0 = time.perf_counter()
-    out = solve(att.Q, att.K, att.V, scale=att.scale)
-    seconds = time.perf_counter() - t0
-    if not isinstance(out, LogArray) or len(out.shape) != 2 or out.shape[0] != att.n_q:
-        raise ParameterError(f"oracle {name!r} returned {type(out).__name__} of the wrong shape; "
-                             f"expected a LogArray of shape ({att.n_q}, {att.V.shape[1]})")
-    return out, seconds
-
-
 def stage_sizes(trace: list) -> list[dict]:
-    """Integer sizes of every stage of a k-SAT -> AAttC trace."""
+    """Integer sizes of every stage of a k-SAT -> AAttC (or k-SAT -> OV -> Attention) trace."""
+    if len(trace) == 4:  # the attention route: formula, OV, attention instance, output
+        f, ov, att = trace[:3]
+        return [
+            {"problem": "k-SAT", "n": f.num_vars, "d": f.num_clauses, "num_vars": f.num_vars,
+             "num_clauses": f.num_clauses, "k": f.k},
+            {"problem": "OV", "n": max(ov.n_a, ov.n_b), "d": ov.dim, "n_a": ov.n_a, "n_b": ov.n_b},
+            {"problem": "Attention", "n": max(att.n_q, att.n_k), "d": att.dim, "n_q": att.n_q, "n_k": att.n_k,
+             "d_v": int(att.V.shape[1]), "B": att.B},
+        ]
     f, ov, gap, att = trace[:4]
     return [
         {"problem": "k-SAT", "n": f.num_vars, "d": f.num_clauses, "num_vars": f.num_vars,
@@ -124,11 +181,12 @@ def stage_sizes(trace: list) -> list[dict]:
 def run_chain(
     cnf: CNFFormula,
     *,
-    oracle: str | Callable[..., LogArray] = "exact",
+    oracle: str | Callable[..., object] = "exact",
     params: str = "tight",
     safety: float | None = None,
     max_memory: int | None = None,
     cdcl: bool = True,
+    route: str = "aattc",
 ) -> ChainResult:
     """Decide a CNF formula through the Alman–Song chain and an attention oracle.
 
@@ -136,7 +194,8 @@ def run_chain(
     ----------
     cnf : CNFFormula
     oracle : str or callable
-        A name from :data:`finegrained.attention.ORACLES` or any ``oracle(Q, K, V, *, scale) -> LogArray``.
+        A name from :data:`finegrained.attention.ORACLES`, ``package.module:function``, an entry-point name, or
+        any callable following :class:`finegrained.attention.protocol.Oracle`.
     params : {"tight", "paper"}
         Constants for Lemma 4.7 (see :mod:`reductions.gap_ann_to_attention`).
     safety : float, optional
@@ -145,6 +204,18 @@ def run_chain(
         Refuse instances whose estimated peak memory exceeds this many bytes (default: half of RAM).
     cdcl : bool
         Cross-check the answer with pysat's CDCL solver.
+    route : {"aattc", "attention"}
+        ``aattc``: Alman & Song's k-SAT -> OV -> Gap-ANN -> AAttC (Lemma 4.7; outputs near ``e^{-2484}``, which
+        only log-space oracles represent). ``attention``: Gupta et al.'s k-SAT -> OV -> Attention (Theorem 1.5
+        gadget; entries ``O(log n)``, rows decided by ``u_i >= 1/2``, so float32 kernels decide it).
+
+    Raises
+    ------
+    UncertifiedError
+        The oracle's certified error is too large to decide the rows the answer rests on (one line naming the
+        oracle, its certificate and the accuracy the instance needs).
+    WrongAnswerError
+        The oracle's answer is provably wrong (a YES row with no orthogonal partner).
 
     Examples
     --------
@@ -155,57 +226,67 @@ def run_chain(
     >>> run_chain(CNFFormula([[1], [-1]]), params="paper").satisfiable
     False
     """
-    name, solve = resolve_oracle(oracle)
     if params == "paper" and safety is not None:
         raise ParameterError(
             "a safety factor applies to the tight parameters only; the paper mode fixes beta by Eq. (9)"
         )
     check_memory(chain_memory_bytes(cnf.num_vars, cnf.num_clauses), max_memory,
                  f"the chain on {cnf.num_vars} variables and {cnf.num_clauses} clauses")
-    chain = path("k-SAT", "AAttC", mode=params, safety=safety)
-    timings: dict[str, float] = {}
-    trace = [cnf]
-    for step, key in zip(chain.steps, ("sat_to_ov", "ov_to_gap_ann", "gap_ann_to_aattc")):
-        t0 = time.perf_counter()
-        trace.append(step.forward(trace[-1]))
-        timings[key] = time.perf_counter() - t0
-    att = trace[-1]
-
-    out, timings["oracle"] = call_oracle(name, solve, att)
-    trace.append(out)
-
-    t0 = time.perf_counter()
-    gap_step: GapANNToAAttC = chain.steps[-1]  # type: ignore[assignment]
-    lemma = gap_step.derive(trace[2])
-    yes, margin = threshold_test(lemma, out[: trace[2].n_a, 0])  # reported margins; backward decides
-    assignment = chain.backward(cnf, out, trace[:4])
-    timings["decode"] = time.perf_counter() - t0
-
+    if route not in ROUTES:
+        raise ParameterError(f"unknown route {route!r}; expected one of {', '.join(ROUTES)}")
+    if route == "attention" and (params != "tight" or safety is not None):
+        raise ParameterError("--params and --safety set Lemma 4.7's constants; the attention route has none")
+    chain = path(*ROUTES[route], mode=params, safety=safety) if route == "aattc" else path(*ROUTES[route])
+    d = decide(chain, cnf, oracle).require_certified()
+    trace = d.reduced.instances + [d.answer.output]
+    step_keys = ("sat_to_ov", "ov_to_gap_ann", "gap_ann_to_aattc") if route == "aattc" else (
+        "sat_to_ov", "ov_to_attention")
+    timings = {key: seconds for key, seconds in zip(step_keys, d.reduced.seconds)}
+    timings["oracle"], timings["decode"] = d.timings["oracle"], d.timings["decode"]
+    assignment = d.solution
     satisfiable = assignment is not None
+
     cdcl_sat = None
     t0 = time.perf_counter()
     if cdcl:
         cdcl_sat = cnf.solve_cdcl() is not None
         timings["cdcl"] = time.perf_counter() - t0
-    verified = cnf.is_satisfied_by(assignment) if satisfiable else cdcl_sat is False
+    verified = d.verified if satisfiable else cdcl_sat is False
     timings["total"] = float(sum(timings.values()))
-
-    decision = {
-        "rows": int(yes.size),
-        "yes_rows": int(yes.sum()),
-        "min_yes_margin": float(margin[yes].min()) if yes.any() else None,
-        "max_no_margin": float(margin[~yes].max()) if (~yes).any() and np.isfinite(margin[~yes]).any() else None,
-    }
+    decision = {key: value for key, value in d.row_summary().items() if key != "certified_rows"}
+    parameters = d.parameters.as_dict() if route == "aattc" else dict(d.parameters, B=trace[-2].B)
+    # B against the theorem's sqrt(log n) scale, n the number of keys of the attention instance (errata: the
+    # exact-gap gadget makes B = Theta(sqrt(m log n)), not Theta(sqrt(log n))).
+    parameters["sqrt_ln_n"] = math.sqrt(math.log(max(trace[-2].n_k, 2)))
+    parameters["B_over_sqrt_ln_n"] = parameters["B"] / parameters["sqrt_ln_n"]
+    decision["log_eps_requested"] = d.log_eps_requested
     return ChainResult(
         satisfiable=satisfiable,
         assignment=assignment,
         verified=bool(verified),
         cdcl_satisfiable=cdcl_sat,
-        oracle=name,
+        oracle=d.oracle,
         params=params,
         stages=stage_sizes(trace),
-        parameters=lemma.as_dict(),
+        route=route,
+        parameters=parameters,
         decision=decision,
         timings=timings,
+        status=d.status,
+        certificate=d.answer.certificate.to_dict(),
+        reason=d.reason,
         trace=trace,
+        rows=d.rows,
+        oracle_info=_json_safe(d.answer.info),
     )
+
+
+def _json_safe(info: dict) -> dict:
+    """The JSON-representable part of an oracle's ``info`` (its backend, workers, chosen parameters)."""
+    out = {}
+    for key, value in (info or {}).items():
+        if isinstance(value, (str, bool, int)) or value is None:
+            out[key] = value
+        elif isinstance(value, float) and math.isfinite(value):
+            out[key] = value
+    return out

@@ -15,7 +15,6 @@ import sympy as sp
 from instances.cnf import CNFFormula
 from instances.errors import ParameterError
 from instances.gap_ann import hamming_distances
-from reductions import threshold_test
 from reductions.sat_to_ov import split_variables
 
 from .chain import ChainResult, run_chain
@@ -47,6 +46,9 @@ class Walkthrough:
             out.append("")
         return "\n".join(out).rstrip() + "\n"
 
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
     def to_markdown(self) -> str:
         out = ["# Walkthrough of the SETH chain", ""]
         for k, s in enumerate(self.sections, 1):
@@ -77,6 +79,15 @@ def symbolic_blocks(n_a: int, n: int, d: int, inner: np.ndarray) -> dict[str, sp
     }
 
 
+def check_size(num_vars: int, max_vars: int = DEFAULT_MAX_VARS) -> None:
+    """Refuse a formula of ``num_vars`` variables beyond ``max_vars``; callers check it before building one."""
+    if num_vars > max_vars:
+        raise ParameterError(
+            f"explain prints 2^(N/2) vectors per table and is meant for tiny formulas: N = {num_vars} exceeds "
+            f"the limit {max_vars} (raise max_vars to explain it anyway)"
+        )
+
+
 def explain(cnf: CNFFormula, *, params: str = "tight", max_vars: int = DEFAULT_MAX_VARS) -> Walkthrough:
     """Run the chain with the exact oracle and describe every stage.
 
@@ -88,11 +99,7 @@ def explain(cnf: CNFFormula, *, params: str = "tight", max_vars: int = DEFAULT_M
     >>> w.result.assignment
     [1, 2]
     """
-    if cnf.num_vars > max_vars:
-        raise ParameterError(
-            f"explain prints 2^(N/2) vectors per table and is meant for tiny formulas: N = {cnf.num_vars} exceeds "
-            f"the limit {max_vars} (raise it with --max-vars)"
-        )
+    check_size(cnf.num_vars, max_vars)
     result = run_chain(cnf, params=params)
     f, ov, gap, att, out = result.trace
     p = result.parameters
@@ -145,7 +152,7 @@ def explain(cnf: CNFFormula, *, params: str = "tight", max_vars: int = DEFAULT_M
 
     s = Section("Oracle and threshold test", "Lemma 4.7, Cases 2a/2b")
     s.lines.append(f"oracle: {result.oracle}; decide YES iff log u_i >= log 2t~ = {p['log_threshold']:.6g}")
-    yes, margin = threshold_test(_params(result), out[: gap.n_a, 0])
+    yes, margin = result.rows.yes, result.rows.margin
     dist = H.min(axis=1)
     s.lines.append(f"{'row':>4} {'log u_i':>12} {'margin':>9} {'decision':>8} {'min H':>6} {'truth':>6}")
     for i in range(gap.n_a):
@@ -168,10 +175,3 @@ def explain(cnf: CNFFormula, *, params: str = "tight", max_vars: int = DEFAULT_M
 
 def _lit(x: int) -> str:
     return f"x{x}" if x > 0 else f"~x{-x}"
-
-
-def _params(result: ChainResult):
-    from reductions import lemma47_parameters
-
-    p = result.parameters
-    return lemma47_parameters(p["n_a"], p["n"], p["d"], p["t"], p["eps"], mode=p["mode"], beta=p["beta"], check=False)

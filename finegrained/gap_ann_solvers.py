@@ -548,10 +548,11 @@ def approximate_nearest_neighbour(
         The point sets (a ``GapANNInstance``'s own ``t`` and ``eps`` are ignored).
     eps : float
         Approximation parameter (the Gap-ANN gap of every call).
-    decider : "direct", "attention" or callable
-        ``direct``: :func:`direct_decider` (``method=...`` option); ``attention``: the Lemma 4.7 route
-        (:func:`finegrained.ann_chain.attention_decider`, options ``oracle``, ``params``, ``safety``); or any
-        callable ``GapANNInstance -> GapANNAnswer``.
+    decider : "direct" or callable
+        ``direct``: :func:`direct_decider` (``method=...`` option); or any callable
+        ``GapANNInstance -> GapANNAnswer``, e.g. the Lemma 4.7 route
+        ``finegrained.ann_chain.attention_decider(oracle=..., params=...)`` (this module sits below the attention
+        route and never imports it).
 
     Examples
     --------
@@ -579,13 +580,10 @@ def approximate_nearest_neighbour(
     elif decider == "direct":
         decide = direct_decider(**decider_options)
         name = decide.__name__
-    elif decider == "attention":
-        from .ann_chain import attention_decider  # the attention route sits above this module
-
-        decide = attention_decider(**decider_options)
-        name = decide.__name__
     else:
-        raise ParameterError(f"unknown decider {decider!r}; expected 'direct', 'attention' or a callable")
+        hint = " (pass finegrained.ann_chain.attention_decider(...) for the attention route)" if (
+            decider == "attention") else ""
+        raise ParameterError(f"unknown decider {decider!r}; expected 'direct' or a callable{hint}")
 
     t_start = time.perf_counter()
     d = A.shape[1]

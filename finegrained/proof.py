@@ -198,32 +198,131 @@ class ProofReport:
         }
 
 
-def _paper_eps_a(params: Lemma47Parameters) -> bool:
-    """Whether ``eps_a`` is the paper's ``n^{-C_a}`` (paper mode, beta not overridden) rather than ``t~``."""
-    return params.mode == "paper" and params.log_eps_a != params.log_t_tilde
+#: Rounding allowance of a closed-form comparison, relative to the size of the terms summed (2^-44, about 1000 ulps).
+#: The reduction evaluates each closed form in a handful of float64 operations; a wrong constant (``beta`` for
+#: ``beta/2``, ``ln 4n`` for ``ln 6n``) moves the value by whole nats, far outside this allowance.
+_ROUNDING = sp.Rational(1, 2**44)
 
 
-def proof_checks(params: Lemma47Parameters) -> ProofReport:
-    """Evaluate every inequality of the corrected Lemma 4.7 proof exactly for one set of parameters.
+def _paper_beta(params: Lemma47Parameters) -> sp.Expr:
+    """Eq. (9): ``beta = C_b^2 log n = 40 d log n / (eps t)`` with ``log n = log max(n, 2)`` (E8)."""
+    n, d = sp.Integer(params.n), sp.Integer(params.d)
+    return 40 * d * sp.log(max(n, 2)) / (to_rational(params.eps) * to_rational(params.t))
 
-    The checks, in the order of the proof (``H`` is a Hamming distance, an integer):
 
+def _close(expr: sp.Expr, x: float, scale: float) -> bool:
+    """Whether the closed sympy expression ``expr`` equals the float ``x`` within the rounding allowance."""
+    tol = sp.Rational(math.ceil(abs(scale)) + 1) * _ROUNDING
+    diff = expr - to_rational(x)
+    return certified_sign(tol - diff)[0] >= 0 and certified_sign(tol + diff)[0] >= 0
+
+
+def uses_paper_eps_a(params: Lemma47Parameters, beta_overridden: bool | None = None) -> bool:
+    """Whether the closed form of ``eps_a`` is the paper's ``n^{-C_a}`` (Eq. 8) rather than ``t~``.
+
+    Paper mode with the paper's ``beta`` uses ``n^{-C_a}``; tight mode, or any overridden ``beta``, uses ``t~``
+    (``lemma47_parameters``). ``beta_overridden=None`` decides from the numbers: the paper's ``eps_a`` is expected
+    exactly when ``params.beta`` is Eq. (9)'s ``40 d log n/(eps t)`` to float rounding. It never looks at
+    ``log_eps_a``, the number under test.
+    """
+    if params.mode != "paper":
+        return False
+    if beta_overridden is not None:
+        return not beta_overridden
+    return _close(_paper_beta(params), params.beta, params.beta)
+
+
+def closed_forms(params: Lemma47Parameters, beta_overridden: bool | None = None, *,
+                 upstream: dict[str, sp.Expr] | None = None) -> dict[str, sp.Expr]:
+    """The exact closed forms (natural logs) of the quantities the reduction decides with, at ``params.beta``.
+
+    ``log_tau = beta/2`` (E2), ``log_t_tilde = beta/4 (1 - t/d) - ln(6n) - log_tau`` (E4),
+    ``log_eps_a = log_t_tilde`` (tight, or overridden ``beta``) or ``-C_a log n = -(2 log n + beta (1 + t/d))``
+    (paper, Eq. 8 with ``C_b^2 log n = beta`` and ``C_0/C = t/d``), and ``log_threshold = ln 2 + log_t_tilde``
+    (the test ``u_i >= 2 t~``). Every input is the exact rational of the float the code used (:func:`to_rational`).
+    ``upstream`` (keys ``log_tau``, ``log_t_tilde``) replaces the quantity on the right of each definition, so that
+    each form can be checked against the code's own value of the quantity it is derived from: a wrong constant then
+    fails only the check of the quantity it enters.
+
+    Examples
+    --------
+    >>> from reductions import lemma47_parameters
+    >>> forms = closed_forms(lemma47_parameters(4, 4, 12, 5.0, 3 / 5, beta=60.0))
+    >>> forms["log_tau"], forms["log_t_tilde"], forms["log_threshold"]
+    (30, -85/4 - log(24), -85/4 - log(24) + log(2))
+    """
+    n, d = sp.Integer(params.n), sp.Integer(params.d)
+    t, beta = to_rational(params.t), to_rational(params.beta)
+    up = upstream or {}
+    log_tau = beta / 2
+    log_tt = beta / 4 * (1 - t / d) - sp.log(6 * n) - up.get("log_tau", log_tau)
+    tt_in = up.get("log_t_tilde", log_tt)
+    if uses_paper_eps_a(params, beta_overridden):
+        log_ea = -(2 * sp.log(max(n, 2)) + beta * (1 + t / d))
+    else:
+        log_ea = tt_in
+    return {"log_tau": log_tau, "log_t_tilde": log_tt, "log_eps_a": log_ea, "log_threshold": sp.log(2) + tt_in}
+
+
+#: The check that compares each code quantity with its closed form, and the name it is reported under.
+CLOSED_FORM_CHECKS = {
+    "log_tau": "tau = e^(beta/2)",
+    "log_t_tilde": "t~ = e^(beta/4 (1 - t/d))/(6 n tau)",
+    "log_eps_a": "eps_a closed form",
+    "log_threshold": "threshold = 2 t~",
+}
+
+
+def _closed_form_check(name: str, statement: str, reference: str, closed: sp.Expr, code: float,
+                       scale: float) -> Check:
+    """``|code - closed| <= tol``: the code's float is its closed form up to float rounding (tol from ``scale``)."""
+    tol = sp.Rational(math.ceil(abs(scale)) + 1) * _ROUNDING
+    diff = to_rational(code) - closed
+    lo_sign, lo_how, lo_val = certified_sign(tol + diff)
+    hi_sign, hi_how, hi_val = certified_sign(tol - diff)
+    sign = min(lo_sign, hi_sign)
+    value = min(lo_val, hi_val)
+    deviation = mpmath.mpf(tol.p) / tol.q - hi_val  # the midpoint of code - closed form, for display
+    how = (f"code - closed form = {mpmath.nstr(deviation, 3)}, allowed +-{float(tol):.3g}; "
+           f"{hi_how if hi_sign <= lo_sign else lo_how}")
+    return Check(name, statement, reference, tol - sp.Abs(diff), False, sign, how, float(value),
+                 mpmath.nstr(value, 6))
+
+
+def proof_checks(params: Lemma47Parameters, *, beta_overridden: bool | None = None) -> ProofReport:
+    """Evaluate every inequality of the corrected Lemma 4.7 proof exactly, on the numbers the reduction uses.
+
+    ``params`` is what the reduction decides with (``GapANNToAAttC(...).derive(instance)``). Its ``log_tau``,
+    ``log_t_tilde``, ``log_eps_a`` and ``log_threshold`` enter the inequalities as the exact rationals of those
+    floats, and four checks compare each with its closed form (:func:`closed_forms`) to float rounding, so a wrong
+    constant in the reduction fails the check that names it. The matrix itself (entries ``exp(beta <q, k>/d~)``
+    with ``d~ = params.d_tilde``) gives the row sums ``D``. ``beta_overridden``: see :func:`uses_paper_eps_a`.
+
+    The checks, in the order of the proof (``H`` is a Hamming distance, an integer; ``tau``, ``t~``, ``eps_a`` and
+    the threshold are the code's):
+
+    ``tau = e^(beta/2)``, ``t~ = ...``, ``eps_a closed form``, ``threshold = 2 t~``
+        the code's numbers equal their closed forms (E2, E4, Eq. 8) up to float rounding, each given the code's
+        value of the quantity it is defined from (``t~`` from the code's ``tau``, ``eps_a`` and the threshold
+        from the code's ``t~``), so the first wrong quantity is the one named; together they pin all four.
     ``t_tilde >= eps_a``
         E4: ``log t~ - log eps_a >= 0`` (tight mode: exactly 0 by definition).
     ``A_ij <= e^(beta/4) < tau``
-        E2: top-left entries are at most ``e^{beta/4}`` (balanced vectors), below ``tau = e^{beta/2}``.
+        E2: top-left entries are at most ``e^{beta/4}`` (balanced vectors), below ``tau``.
     ``D > n tau``, ``D < 2 n tau``
-        E2: ``D_ii = sum_j A_ij + n tau`` with ``1 <= A_ij <= e^{beta/4}``.
-    ``Case 2a: u > 3 t~``
+        E2: ``D_ii = sum_j A_ij + n e^{beta d/d~}`` with ``1 <= A_ij <= e^{beta/4}``.
+    ``Case 2a: u > 3t~``
         A row with ``H <= ceil(t) - 1`` has ``u >= e^{beta/4 (1 - H/d)} / D > e^{beta/4 (1 - H/d)} / (2 n tau)``.
     ``Case 2a decision``
-        ``3 t~ - eps_a >= 2 t~``: the answer ``>= u - eps_a`` stays at or above the threshold.
+        ``e^{beta/4 (1 - H/d)} / (2 n tau) - eps_a >= threshold``: the answer ``>= u - eps_a`` passes the test.
     ``gap condition``
         E5: ``beta eps t / (4d) >= ln(6n)``.
     ``Case 2b: u < t~``
         ``u < e^{beta/4 (1 - (1+eps) t/d)} / tau <= t~``.
     ``Case 2b decision``
-        ``t~ + eps_a <= 2 t~``: the answer stays below the threshold.
+        ``e^{beta/4 (1 - (1+eps) t/d)} / tau + eps_a <= threshold``: the answer ``< u + eps_a`` fails the test.
+        (The proof's ``3t~ - eps_a >= 2t~`` and ``t~ + eps_a <= 2t~`` hold with equality in tight mode, so a
+        rounded threshold could sit on either side; the strict bounds on ``u`` carry the margin.)
     ``Eq. (13)`` (paper mode)
         ``exp(beta eps t / 4d) = n^10 >= 6n`` (``log n = log max(n, 2)``, E8), and the paper's ``n^10 > 4n``.
 
@@ -232,41 +331,61 @@ def proof_checks(params: Lemma47Parameters) -> ProofReport:
     >>> from reductions import lemma47_parameters
     >>> report = proof_checks(lemma47_parameters(4, 4, 12, 5.0, 3 / 5))
     >>> report.passed, len(report.checks)
-    (True, 9)
+    (True, 13)
     >>> low = lemma47_parameters(4, 4, 12, 5.0, 3 / 5, beta=10.0, check=False)
     >>> proof_checks(low).failed
-    ['gap condition', 'Case 2b: u < t~']
+    ['gap condition', 'Case 2b: u < t~', 'Case 2b decision']
     """
-    n, d = sp.Integer(params.n), sp.Integer(params.d)
+    n, d, d_tilde = sp.Integer(params.n), sp.Integer(params.d), sp.Integer(params.d_tilde)
     t, eps, beta = to_rational(params.t), to_rational(params.eps), to_rational(params.beta)
-    log_tau = beta / 2
-    log_tt = beta / 4 * (1 - t / d) - sp.log(6 * n) - log_tau
-    if _paper_eps_a(params):
-        log_n = sp.log(max(n, 2))
-        # C_a log n = 2 log n + C_b^2 (1 + C_0/C) log n, and C_b^2 log n = beta (Eq. 9), C_0/C = t/d.
-        log_ea = -(2 * log_n + beta * (1 + t / d))
-        ea_text = "n^(-C_a)"
-    else:
-        log_ea = log_tt
-        ea_text = "t~"
+    paper_ea = uses_paper_eps_a(params, beta_overridden)
+    # The code's numbers, exactly: these are what the threshold test and the oracle's error bound use.
+    log_tau = to_rational(params.log_tau)
+    log_tt = to_rational(params.log_t_tilde)
+    forms = closed_forms(params, beta_overridden, upstream={"log_tau": log_tau, "log_t_tilde": log_tt})
+    log_ea = to_rational(params.log_eps_a)
+    log_thr = to_rational(params.log_threshold)
+    # The matrix: padding entries exp(beta d/d~), top-left entries exp(beta <a, b>/d~) with <a, b> = (d - H)/2.
+    log_pad = beta * d / d_tilde
+    log_top_max = beta * d / (2 * d_tilde)
+
+    def log_top(h: sp.Expr) -> sp.Expr:
+        return beta * (d - h) / (2 * d_tilde)
+
+    ea_text = "n^(-C_a)" if paper_ea else "t~"
     h_yes = sp.ceiling(t) - 1  # the largest integer distance below t
-    checks = [
+    h_no = (1 + eps) * t  # Case 2b: every distance is at least this
+    scale = float(abs(params.beta) * (1 + params.t / params.d) + 2 * math.log(6 * params.n) + 2)
+    codes = {"log_tau": params.log_tau, "log_t_tilde": params.log_t_tilde, "log_eps_a": params.log_eps_a,
+             "log_threshold": params.log_threshold}
+    statements = {
+        "log_tau": ("the code's log tau is beta/2", "E2"),
+        "log_t_tilde": ("the code's log t~ is beta/4 (1 - t/d) - ln(6n) - log tau", "E4"),
+        "log_eps_a": ("the code's log eps_a is " + ("-C_a log n" if paper_ea else "log t~"),
+                      "Eq. (8)" if paper_ea else "E4"),
+        "log_threshold": ("the code's log threshold is ln 2 + log t~", "threshold test u_i >= 2 t~"),
+    }
+    checks = [_closed_form_check(CLOSED_FORM_CHECKS[k], *statements[k], forms[k], codes[k], scale) for k in forms]
+    d_lo = sp.log(n * sp.exp(log_pad) + n)
+    d_hi = sp.log(n * sp.exp(log_pad) + n * sp.exp(log_top_max))
+    case_2a = log_top(h_yes) - sp.log(2 * n) - log_tau
+    case_2b = log_top(h_no) - log_tau
+    checks += [
         _check("t_tilde >= eps_a", f"t~ >= eps_a = {ea_text}", "E4", log_tt - log_ea, False),
-        _check("A_ij <= e^(beta/4) < tau", "every top-left entry is below tau = e^(beta/2)", "E2, Eq. (10)",
-               log_tau - beta / 4, True),
-        _check("D > n tau", "D_ii >= n tau + n > n tau", "E2", sp.log(n * sp.exp(log_tau) + n) - sp.log(n) - log_tau,
-               True),
-        _check("D < 2 n tau", "D_ii <= n tau + n e^(beta/4) < 2 n tau", "E2",
-               sp.log(2 * n) + log_tau - sp.log(n * sp.exp(log_tau) + n * sp.exp(beta / 4)), True),
+        _check("A_ij <= e^(beta/4) < tau", "every top-left entry is below tau", "E2, Eq. (10)",
+               log_tau - log_top_max, True),
+        _check("D > n tau", "D_ii >= n e^(beta d/d~) + n > n tau", "E2", d_lo - sp.log(n) - log_tau, True),
+        _check("D < 2 n tau", "D_ii <= n e^(beta d/d~) + n e^(beta/4) < 2 n tau", "E2",
+               sp.log(2 * n) + log_tau - d_hi, True),
         _check("Case 2a: u > 3t~", f"H <= {h_yes} < t gives u > e^(beta/4 (1 - H/d))/(2 n tau) >= 3 t~",
-               "Case 2a, E6", beta / 4 * (1 - h_yes / d) - sp.log(2 * n) - log_tau - (sp.log(3) + log_tt), False),
-        _check("Case 2a decision", "3 t~ - eps_a >= 2 t~", "Case 2a, E6",
-               sp.log(3 * sp.exp(log_tt) - sp.exp(log_ea)) - sp.log(2 * sp.exp(log_tt)), False),
+               "Case 2a, E6", case_2a - (sp.log(3) + log_tt), False),
+        _check("Case 2a decision", "e^(beta/4 (1 - H/d))/(2 n tau) - eps_a >= threshold", "Case 2a, E6",
+               case_2a - sp.log(sp.exp(log_thr) + sp.exp(log_ea)), False),
         _check("gap condition", "beta eps t / (4d) >= ln(6n)", "E5", beta * eps * t / (4 * d) - sp.log(6 * n), False),
         _check("Case 2b: u < t~", "H >= (1+eps) t gives u < e^(beta/4 (1 - (1+eps) t/d))/tau <= t~", "Case 2b, E5",
-               log_tt - (beta / 4 * (1 - (1 + eps) * t / d) - log_tau), False),
-        _check("Case 2b decision", "t~ + eps_a <= 2 t~", "Case 2b, E6",
-               sp.log(2 * sp.exp(log_tt)) - sp.log(sp.exp(log_tt) + sp.exp(log_ea)), False),
+               log_tt - case_2b, False),
+        _check("Case 2b decision", "e^(beta/4 (1 - (1+eps) t/d))/tau + eps_a <= threshold", "Case 2b, E6",
+               log_thr - sp.log(sp.exp(case_2b) + sp.exp(log_ea)), False),
     ]
     if params.mode == "paper":
         log_n = sp.log(max(n, 2))
@@ -275,7 +394,7 @@ def proof_checks(params: Lemma47Parameters) -> ProofReport:
         checks.append(_check("Eq. (13) as printed: n^10 > 4n", "n^10 > 4n", "Eq. (13)",
                              10 * log_n - sp.log(4 * n), True))
     inputs = {"n": params.n, "d": params.d, "t": str(t), "eps": str(eps), "beta": str(beta),
-              "beta_float": params.beta, "eps_a": ea_text}
+              "beta_float": params.beta, "eps_a": ea_text, **codes}
     return ProofReport(mode=params.mode, inputs=inputs, checks=checks)
 
 
@@ -336,7 +455,7 @@ def symbolic_checks(params: Lemma47Parameters) -> list[Check]:
                         sp.log(sp.exp(bs / 4 * (1 - (1 + es) * ts / ds)) / tau)
                         - sp.log(3 * tt * 2 * ns * sp.exp(-bs * es * ts / (4 * ds))), None, 0),
     ]
-    if _paper_eps_a(params):
+    if uses_paper_eps_a(params):
         beta = 40 * sp.log(n) / (r * eps)  # C_b^2 log n with C_b^2 = 40 C/(C_0 eps), C_0/C = t/d
         out.insert(0, _symbolic_check("gap exponent (paper beta)", "beta eps t/(4d) >= ln(6n)", "Eq. (13), E5",
                                       beta * eps * r / 4 - sp.log(6 * n), n, 2))
@@ -353,22 +472,3 @@ def symbolic_checks(params: Lemma47Parameters) -> list[Check]:
         out.insert(1, _symbolic_check("gap exponent (any safety >= 1)", "(s - 1) ln(6n) >= 0 for s >= 1, n >= 1",
                                       "E5", sigma * sp.log(6 * (1 + nu)), None, 0))
     return out
-
-
-def format_proof(report: ProofReport) -> str:
-    """Human-readable table: one line per check with pass/fail and slack in nats."""
-    lines = [f"Lemma 4.7 proof checks ({report.mode} mode; n = {report.inputs['n']}, d = {report.inputs['d']}, "
-             f"t = {report.inputs['t']}, eps = {report.inputs['eps']}, beta = {report.inputs['beta_float']:.10g} "
-             f"as an exact rational, eps_a = {report.inputs['eps_a']})"]
-    width = max(len(c.name) for c in [*report.checks, *report.symbolic])
-    for c in report.checks:
-        op = ">" if c.strict else ">="
-        lines.append(f"  {'pass' if c.passed else 'FAIL'}  {c.name:<{width}}  slack {c.value_text:>12} nats {op} 0"
-                     f"   [{c.reference}; {c.certificate}]")
-    if report.symbolic:
-        lines.append("Symbolic (all n at this instance's constants):")
-        for c in report.symbolic:
-            lines.append(f"  {'pass' if c.passed else 'FAIL'}  {c.name:<{width}}  {c.statement}: {c.slack} >= 0"
-                         f"   [{c.certificate}]")
-    lines.append("all checks pass" if report.passed else "FAILED: " + ", ".join(report.failed))
-    return "\n".join(lines)

@@ -1,4 +1,8 @@
-"""Memory estimates and limits, computed from sizes alone before anything large is allocated."""
+"""The generic memory guard: sizes, limits and :func:`check_memory`, used before anything large is allocated.
+
+Each algorithm's own estimate lives beside it; :func:`check_memory` compares an estimate with a limit. Its error
+names no command-line option: the CLI adds the hint (``--max-memory``).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import math
 import os
 import re
 
-from instances.errors import FinegrainedError, ParameterError, ResourceLimitError
+from instances.errors import ParameterError, ResourceLimitError
 
 _UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
@@ -59,7 +63,7 @@ def format_bytes(n: float) -> str:
 MAX_ESTIMATED_VARS = 4096
 
 
-def chain_memory_bytes(num_vars: int, num_clauses: int) -> int:
+def chain_memory_bytes(num_vars: int, num_clauses: int) -> int:  # to move beside the chain (finegrained/chain.py)
     """Peak memory of the k-SAT -> AAttC chain with the exact oracle, as a conservative sum of live arrays.
 
     ``n_a = 2^ceil(N/2)`` and ``n_b = 2^floor(N/2)`` vectors; OV of dimension ``m`` (uint8 plus int32
@@ -81,15 +85,6 @@ def chain_memory_bytes(num_vars: int, num_clauses: int) -> int:
     return int(ov + gap + 2 * q_k + oracle)
 
 
-def write_text(path: str, text: str) -> None:
-    """Write a text file, turning an unwritable path into one clear error instead of a traceback."""
-    try:
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    except OSError as exc:
-        raise FinegrainedError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
 def check_memory(needed: int, limit: int | None, what: str) -> None:
     """Raise :class:`ResourceLimitError` naming ``needed`` bytes if it exceeds ``limit`` (default: half of RAM)."""
     limit = default_memory_limit() if limit is None else limit
@@ -97,5 +92,5 @@ def check_memory(needed: int, limit: int | None, what: str) -> None:
         raise ResourceLimitError(
             f"{what} would need about {format_bytes(needed)}"
             f"{f' ({needed} bytes)' if needed < 2**60 else ''} of memory, over the limit of "
-            f"{format_bytes(limit)}; raise it with --max-memory if this machine really has the room"
+            f"{format_bytes(limit)}"
         )

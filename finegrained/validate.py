@@ -32,13 +32,14 @@ from instances.cnf import CNFFormula
 from instances.errors import ParameterError, ResourceLimitError
 from instances.gap_ann import NO, OUTSIDE_PROMISE, YES, GapANNInstance
 from instances.logspace import LogArray
-from reductions import GapANNToAAttC, Lemma47Parameters, path, threshold_test
+from instances.solutions import GapANNAnswer
+from reductions import Chain, GapANNToAAttC, Lemma47Parameters, path
 
-from .attention.adversarial import adversarial, analytic_log_slack, max_tolerated_log_eps, push_towards_threshold
-from .attention.exact import exact
+from .attention import resolve_oracle
+from .attention.adversarial import adversarial, analytic_log_slack, max_tolerated_log_eps
+from .attention.exact import exact, exact_oracle
 from .attention.reference import DEFAULT_DPS, log_relative_error, reference
-from .chain import call_oracle, resolve_oracle
-from .plots import pyplot, save_figure
+from .pipeline import decide
 from .resources import chain_memory_bytes, check_memory
 
 SCHEMA = "finegrained.validate/1"
@@ -79,6 +80,12 @@ class ValidationReport:
         The same quantity in closed form, ``log min_i |u_i - 2 t~|`` (a cross-check of the bisection).
     timings : dict
         Seconds for ``reduction``, ``oracle``, ``exact``, ``bisection``.
+    certificate : dict
+        What the oracle certified; the row column ``certified`` says which rows its certificate decides.
+    certification : {"certified", "uncertified", "undecided"}
+        The status :func:`finegrained.pipeline.decide` gives the whole answer.
+    reason : str
+        Why it is not certified (empty when it is).
     """
 
     source: str
@@ -89,6 +96,9 @@ class ValidationReport:
     max_tolerated_log_eps: float
     analytic_log_slack: float
     timings: dict = field(default_factory=dict)
+    certificate: dict = field(default_factory=dict)
+    certification: str = "certified"
+    reason: str = ""
 
     @property
     def summary(self) -> dict:
@@ -104,6 +114,9 @@ class ValidationReport:
             "no_rows": int(no_rows.sum()),
             "outside_promise_rows": int((r["status"] == "outside").sum()),
             "all_correct": bool(wrong.size == 0),
+            "certified_rows": int(r["certified"].sum()) if "certified" in r else None,
+            "certification": self.certification,
+            "certificate": self.certificate.get("description"),
             "wrong_rows": wrong.tolist(),
             "min_yes_margin": _finite_or_none(r["margin"][yes_rows].min()) if yes_rows.any() else None,
             "min_abs_no_margin": _finite_or_none((-r["margin"][no_rows]).min()) if no_rows.any() else None,
@@ -117,6 +130,20 @@ class ValidationReport:
             "slack_vs_t_tilde": _finite_or_none(L - p.log_t_tilde),
             "slack_vs_eps_a": _finite_or_none(L - p.log_eps_a),
         }
+
+    def _repr_markdown_(self) -> str:
+        """The summary as a table, for Jupyter."""
+        s = self.summary
+        keys = ("rows", "yes_rows", "no_rows", "outside_promise_rows", "all_correct", "certified_rows",
+                "min_yes_margin", "min_abs_no_margin", "max_tolerated_log_eps", "slack_vs_t_tilde")
+        lines = [f"**Validation of {self.source}** (oracle `{self.oracle}`, params `{self.parameters.mode}`)", "",
+                 "| quantity | value |", "| --- | --- |"]
+        for k in keys:
+            v = s.get(k)
+            lines.append(f"| {k} | {v:.6g} |" if isinstance(v, float) else f"| {k} | {v} |")
+        if s["wrong_rows"]:
+            lines.append(f"\nwrong rows: {s['wrong_rows'][:20]}")
+        return "\n".join(lines)
 
     def to_dict(self) -> dict:
         """The JSON object of ``finegrained validate --json`` (schema ``finegrained.validate/1``)."""
@@ -144,26 +171,29 @@ class ValidationReport:
 
 
 def _build_oracle(
-    oracle: str | Callable[..., LogArray], params: Lemma47Parameters, log_eps_adv: float | None, cache: dict
-) -> tuple[str, Callable[..., LogArray], float | None]:
+    oracle: str | Callable[..., object], params: Lemma47Parameters, log_eps_adv: float | None, cache: dict,
+    truth: np.ndarray, constrained: np.ndarray,
+) -> tuple[str, Callable[..., object], float | None]:
     """Resolve ``oracle``; ``"adversarial"`` (or any ``log_eps_adv``) wraps a base oracle in the adversary.
 
-    When the adversary's base is the exact oracle, its answer is kept in ``cache["exact"]`` so that the exact
-    ``u`` needed for the bounds is not computed twice.
+    The adversary pushes every row away from its true answer (``truth``, from brute force; rows outside the
+    promise towards the threshold). When its base is the exact oracle, the exact answer is kept in
+    ``cache["exact"]`` so that the exact ``u`` needed for the bounds is not computed twice.
     """
     if oracle == "adversarial":
-        name, base = "exact", exact
+        name, base = "exact", exact_oracle
     else:
         name, base = resolve_oracle(oracle)
     if oracle != "adversarial" and log_eps_adv is None:
         return name, base, None
     le = params.log_eps_a if log_eps_adv is None else float(log_eps_adv)
     inner = base
-    if base is exact:
+    if base is exact_oracle:
         def inner(Q, K, V, *, scale=None):
-            cache["exact"] = exact(Q, K, V, scale=scale)
+            cache["exact"] = exact_oracle(Q, K, V, scale=scale)
             return cache["exact"]
-    return f"adversarial({name})", adversarial(inner, log_eps=le, log_threshold=params.log_threshold), le
+    adv = adversarial(inner, log_eps=le, log_threshold=params.log_threshold, truth=truth, constrained=constrained)
+    return f"adversarial({name})", adv, le
 
 
 def validate_gap_ann(
@@ -208,22 +238,29 @@ def validate_gap_ann(
     >>> rep.rows["status"].tolist(), rep.rows["decision"].tolist()
     (['NO', 'YES'], [False, True])
     """
-    t0 = time.perf_counter()
-    red = GapANNToAAttC(mode=params, beta=beta, check=beta is None, safety=safety)
-    p = red.derive(instance)
-    att = red.forward(instance)
-    timings = {"reduction": time.perf_counter() - t0}
-    cache: dict[str, LogArray] = {}
-    name, solve, le = _build_oracle(oracle, p, log_eps_adv, cache)
+    chain = Chain([GapANNToAAttC(mode=params, beta=beta, check=beta is None, safety=safety)])
+    reduced = chain.reduce(instance)
+    p = reduced.steps[-1].parameters
+    status_code = instance.row_status()
+    truth, constrained = status_code == YES, status_code != OUTSIDE_PROMISE
+    cache: dict[str, object] = {}
+    name, solve, le = _build_oracle(oracle, p, log_eps_adv, cache, truth, constrained)
 
-    out, timings["oracle"] = call_oracle(name, solve, att)
+    dec = decide(chain, instance, solve, reduced=reduced)
+    timings = {"reduction": dec.reduced.seconds[0], "oracle": dec.timings["oracle"]}
+    att, out = dec.reduced.target, dec.answer.output
     t0 = time.perf_counter()
-    ex = out if solve is exact else cache.get("exact") or exact(att.Q, att.K, att.V, scale=att.scale)
+    if solve is exact_oracle:
+        ex = out
+    elif "exact" in cache:
+        ex = cache["exact"].output
+    else:
+        ex = exact(att.Q, att.K, att.V, scale=att.scale)
     timings["exact"] = time.perf_counter() - t0
 
     n_a = instance.n_a
     u, u_exact = out[:n_a, 0], ex[:n_a, 0]
-    rows = _row_table(instance, p, u, u_exact)
+    rows = _row_table(instance, p, dec.rows, u, u_exact)
 
     t0 = time.perf_counter()
     constrained = rows["status"] != "outside"
@@ -231,16 +268,19 @@ def validate_gap_ann(
                               log_eps_start=p.log_eps_a)
     slack = analytic_log_slack(u_exact, rows["truth"], p.log_threshold, constrained)
     timings["bisection"] = time.perf_counter() - t0
-    return ValidationReport(source=source, oracle=name, parameters=p, rows=rows, log_eps_adv=le,
-                            max_tolerated_log_eps=L, analytic_log_slack=slack, timings=timings)
+    return ValidationReport(source=source, oracle=name, parameters=p,
+                            rows=rows, log_eps_adv=le, max_tolerated_log_eps=L, analytic_log_slack=slack,
+                            timings=timings, certificate=dec.answer.certificate.to_dict(),
+                            certification=dec.status, reason=dec.reason)
 
 
-def _row_table(instance: GapANNInstance, p: Lemma47Parameters, u: LogArray, u_exact: LogArray) -> dict:
+def _row_table(instance: GapANNInstance, p: Lemma47Parameters, answer: GapANNAnswer, u: LogArray,
+               u_exact: LogArray) -> dict:
     dist = instance.min_distances()
     status_code = np.where(dist < instance.t, YES, np.where(dist >= (1 + instance.eps) * instance.t, NO,
                                                              OUTSIDE_PROMISE))
     truth = dist < instance.t
-    decision, margin = threshold_test(p, u)
+    decision, margin = answer.yes, answer.margin
     correct = (decision == truth) | (status_code == OUTSIDE_PROMISE)
     lower = p.case_2a_log_lower(dist)
     upper = p.case_2b_log_upper(dist)
@@ -267,6 +307,7 @@ def _row_table(instance: GapANNInstance, p: Lemma47Parameters, u: LogArray, u_ex
         "log_bound": log_bound,
         "bound_slack": bound_slack,
         "in_bound": in_bound,
+        "certified": answer.decided.copy(),
     }
 
 
@@ -311,9 +352,8 @@ def certify_exact(instance: GapANNInstance, *, params: str = "tight", safety: fl
 
     Raises :class:`~instances.errors.ResourceLimitError` when the instance is too large for mpmath.
     """
-    red = GapANNToAAttC(mode=params, beta=beta, check=beta is None, safety=safety)
-    p = red.derive(instance)
-    att = red.forward(instance)
+    reduced = GapANNToAAttC(mode=params, beta=beta, check=beta is None, safety=safety).reduce(instance)
+    p, att = reduced.parameters, reduced.target
     work = att.n_q * att.n_k * att.dim
     if work > MAX_REFERENCE_WORK:
         raise ResourceLimitError(
@@ -366,6 +406,15 @@ class SweepResult:
     gap_condition: np.ndarray
     rows: int
     source: str = ""
+    #: Per class (issue 15): fractions of YES rows / NO rows decided correctly by each oracle, and the exact
+    #: answer's smallest margin in nats on the right side of ``2t~`` (``log u_i - log 2t~`` over YES rows,
+    #: ``log 2t~ - log u_i`` over NO rows; negative: some row is on the wrong side).
+    frac_yes_exact: np.ndarray | None = None
+    frac_no_exact: np.ndarray | None = None
+    frac_yes_adversarial: np.ndarray | None = None
+    frac_no_adversarial: np.ndarray | None = None
+    min_margin_yes: np.ndarray | None = None
+    min_margin_no: np.ndarray | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -380,7 +429,12 @@ class SweepResult:
             "frac_correct_exact": self.frac_exact.tolist(),
             "frac_correct_adversarial": self.frac_adversarial.tolist(),
             "gap_condition": self.gap_condition.tolist(),
+            **{k: getattr(self, k).tolist() for k in _SWEEP_CLASS_FIELDS if getattr(self, k) is not None},
         }
+
+
+_SWEEP_CLASS_FIELDS = ("frac_yes_exact", "frac_no_exact", "frac_yes_adversarial", "frac_no_adversarial",
+                       "min_margin_yes", "min_margin_no")
 
 
 def beta_sweep(
@@ -396,7 +450,8 @@ def beta_sweep(
 
     At each ``beta`` the construction of Lemma 4.7 is rebuilt with that ``beta`` (so ``t~``, ``tau`` and the
     threshold ``2 t~`` follow it) and decided twice: on the exact answer, and on the answer of the omniscient
-    adversary with ``eps = t~(beta)``, the largest error the corrected proof tolerates (E6). The theory
+    adversary with ``eps = t~(beta)``, the largest error the corrected proof tolerates (E6), pushing every row
+    away from its true answer (so a NO row whose exact ``u`` already exceeds ``t~`` is caught). The theory
     guarantees both are 100% correct for ``beta >= beta_min = 4 d ln(6n)/(eps t)``; below it, it guarantees
     nothing, and the sweep shows where real instances start to fail. Only the real query rows are sent to the
     oracle (attention rows are independent; the padding rows are never decoded).
@@ -413,44 +468,43 @@ def beta_sweep(
         raise ParameterError(f"a sweep needs at least 2 points, got {points}")
     if not (0 < low < high and math.isfinite(high)):
         raise ParameterError(f"need 0 < low < high for the beta grid, got low={low}, high={high}")
-    base = GapANNToAAttC(mode=params).derive(instance)
+    base = GapANNToAAttC(mode=params).reduce(instance).parameters
     status = instance.row_status()
     truth = status == YES
     constrained = status != OUTSIDE_PROMISE
     n_a = instance.n_a
     grid = base.beta_min * np.geomspace(low, high, points)
     frac_exact, frac_adv, gap_ok = [], [], []
+    per_class: dict[str, list[float]] = {k: [] for k in _SWEEP_CLASS_FIELDS}
+    yes_rows, no_rows = truth & constrained, ~truth & constrained
     for b in grid:
-        red = GapANNToAAttC(mode=params, beta=float(b), check=False)
-        p = red.derive(instance)
-        att = red.forward(instance)
-        u = exact(att.Q[:n_a], att.K, att.V, scale=att.scale)[:, 0]
-        for target, answer in ((frac_exact, u), (frac_adv, push_towards_threshold(u, p.log_t_tilde,
-                                                                                     p.log_threshold))):
-            yes, _ = threshold_test(p, answer)
-            target.append(float(((yes == truth) | ~constrained).mean()) if n_a else 1.0)
+        chain = Chain([GapANNToAAttC(mode=params, beta=float(b), check=False)])
+        cache: dict[str, object] = {}
+
+        def exact_once(Q, K, V, *, scale=None, _cache=cache):
+            if "exact" not in _cache:
+                _cache["exact"] = exact(Q, K, V, scale=scale)
+            return _cache["exact"]
+
+        plain = decide(chain, instance, exact_once)
+        p = plain.parameters
+        adv = adversarial(exact_once, log_eps=p.log_t_tilde, log_threshold=p.log_threshold, truth=truth,
+                          constrained=constrained)
+        pushed = decide(chain, instance, adv)
+        for target, dec in ((frac_exact, plain), (frac_adv, pushed)):
+            target.append(float(((dec.rows.yes == truth) | ~constrained).mean()) if n_a else 1.0)
+        for name, dec in (("exact", plain), ("adversarial", pushed)):
+            for cls, sel in (("yes", yes_rows), ("no", no_rows)):
+                # a class with no rows is decided correctly everywhere (NaN would reach the JSON)
+                per_class[f"frac_{cls}_{name}"].append(float((dec.rows.yes[sel] == truth[sel]).mean())
+                                                       if sel.any() else 1.0)
+        margin = np.asarray(plain.rows.margin, dtype=float)
+        for cls, sel, sign in (("yes", yes_rows, 1.0), ("no", no_rows, -1.0)):
+            # -inf margins (u_i <= 0) stay finite for the JSON: clip to a large negative number of nats
+            m = sign * margin[sel]
+            per_class[f"min_margin_{cls}"].append(float(np.clip(m.min(), -1e300, 1e300)) if sel.any() else 0.0)
         gap_ok.append(p.gap_condition_holds)
     return SweepResult(mode=params, beta_min=base.beta_min, beta_mode=base.beta, beta=grid,
                        frac_exact=np.array(frac_exact), frac_adversarial=np.array(frac_adv),
-                       gap_condition=np.array(gap_ok), rows=n_a, source=source)
-
-
-def plot_sweep(result: SweepResult, path: str) -> None:
-    """Save the sweep as a PNG (needs the optional ``matplotlib``, ``pip install 'finegrained[plot]'``)."""
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=100)
-    ratio = result.beta / result.beta_min
-    ax.semilogx(ratio, 100 * result.frac_exact, "o-", ms=3, label="exact oracle")
-    ax.semilogx(ratio, 100 * result.frac_adversarial, "s--", ms=3, label="adversary, eps = t~(beta)")
-    ax.axvline(1.0, color="k", lw=1, label="beta_min = 4d ln(6n)/(eps t)")
-    mode_ratio = result.beta_mode / result.beta_min
-    if ratio[0] <= mode_ratio <= ratio[-1]:
-        ax.axvline(mode_ratio, color="gray", ls=":", lw=1, label=f"{result.mode} mode beta")
-    ax.set_xlabel("beta / beta_min")
-    ax.set_ylabel("rows decided correctly (%)")
-    ax.set_title(f"{result.source}: {result.rows} rows, beta_min = {result.beta_min:.4g}", fontsize=9)
-    ax.set_ylim(-3, 103)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    save_figure(fig, path)
+                       gap_condition=np.array(gap_ok), rows=n_a, source=source,
+                       **{k: np.array(v) for k, v in per_class.items()})

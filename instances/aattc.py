@@ -60,7 +60,15 @@ class AAttCInstance:
         return all(float(np.abs(m).max(initial=0.0)) <= bound for m in (self.Q, self.K, self.V))
 
     def brute_force_solve(self) -> LogArray:
-        """Dense reference: materialise all scores and combine them by log-sum-exp (small instances only)."""
+        """Dense reference: materialise all scores and combine them by log-sum-exp (small instances only).
+
+        Examples
+        --------
+        >>> inst = AAttCInstance([[1.0], [0.0]], [[1.0], [0.0]], [[1.0], [-1.0]], B=1.0, log_eps_a=-30.0, scale=1.0)
+        >>> out = inst.brute_force_solve()   # row 0: (e - 1)/(e + 1); row 1: (1 - 1)/2 = 0, an exact zero
+        >>> out.sign[:, 0].tolist(), round(float(np.exp(out.log_abs[0, 0])), 6), float(out.log_abs[1, 0])
+        ([1, 0], 0.462117, -inf)
+        """
         if self.n_q * self.n_k > BRUTE_FORCE_MAX_ENTRIES:
             raise ParameterError(
                 f"dense AAttC solve limited to {BRUTE_FORCE_MAX_ENTRIES} scores, instance has {self.n_q * self.n_k}"

@@ -7,19 +7,29 @@ DIMACS and feeds pysat's CDCL solvers.
 
 from __future__ import annotations
 
+import operator
 import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from pysat.formula import CNF
 from pysat.solvers import Solver
 
 from .errors import DimacsError, ParameterError
+from .io import read_input, source_name
 
 #: A DIMACS integer: ASCII digits with an optional minus sign (int() would also take "1_0", "+1" and other scripts).
 _INT = re.compile(r"-?[0-9]+")
+
+#: The whitespace that separates DIMACS tokens (C's isspace in the "C" locale).
+_ASCII_SPACE = " \t\n\r\f\v"
+
+#: Longest integer token (digits after the sign) read as a number; longer ones are out of range for any formula
+#: (and Python's int() refuses more than 4300 digits with a ValueError).
+MAX_INT_DIGITS = 18
 
 #: Largest number of variables :meth:`CNFFormula.brute_force_solve` accepts (2**N assignments).
 BRUTE_FORCE_MAX_VARS = 24
@@ -46,7 +56,13 @@ class CNFFormula:
     """
 
     def __init__(self, clauses: Iterable[Iterable[int]], num_vars: int | None = None) -> None:
-        cl = [[int(lit) for lit in c] for c in clauses]
+        try:
+            # operator.index, not int(): a literal 1.5 or "1" is refused instead of silently truncated or parsed.
+            cl = [[operator.index(lit) for lit in c] for c in clauses]
+            num_vars = None if num_vars is None else operator.index(num_vars)
+        except TypeError as exc:
+            raise ParameterError(f"clauses must be iterables of integer literals and num_vars an integer ({exc})") \
+                from None
         top = max((abs(lit) for c in cl for lit in c), default=0)
         if any(lit == 0 for c in cl for lit in c):
             raise ParameterError("a clause contains the literal 0, which DIMACS reserves as the clause terminator")
@@ -87,25 +103,9 @@ class CNFFormula:
         return cls(clauses, num_vars=num_vars)
 
     @classmethod
-    def read(cls, path: str | os.PathLike) -> CNFFormula:
-        """Read a DIMACS CNF file, raising :class:`DimacsError` for a missing, unreadable or malformed file."""
-        p = Path(path)
-        try:
-            # Bytes, not text mode: universal newlines would turn a stray "\r" into a line break and shift line
-            # numbers. Undecodable bytes survive as surrogates; they are harmless in comments and rejected as
-            # tokens elsewhere.
-            data = p.read_bytes()
-            nul = data.find(b"\x00")
-            if nul >= 0:
-                raise DimacsError(str(p), None, f"not a text file (NUL byte at offset {nul})")
-            text = data.decode("utf-8-sig", errors="surrogateescape")
-        except FileNotFoundError:
-            raise DimacsError(str(p), None, "no such file") from None
-        except IsADirectoryError:
-            raise DimacsError(str(p), None, "is a directory, expected a DIMACS CNF file") from None
-        except OSError as exc:
-            raise DimacsError(str(p), None, f"cannot read: {exc.strerror}") from None
-        return cls.from_dimacs(text, str(p))
+    def read(cls, path: str | os.PathLike | IO[bytes] | IO[str], *, max_bytes: int | None = None) -> CNFFormula:
+        """Read a DIMACS CNF file (or ``"-"``, a file object); see :func:`read_formula`."""
+        return read_formula(path, max_bytes=max_bytes)
 
     def to_dimacs(self) -> str:
         """DIMACS text, written by pysat."""
@@ -172,6 +172,60 @@ def assignment_values(assignment: Sequence[int], num_vars: int) -> list[bool]:
     return values  # type: ignore[return-value]
 
 
+def _digits(tok: str) -> int:
+    """Significant digits of a matched integer token (leading zeros and the sign do not count)."""
+    return len(tok.lstrip("-").lstrip("0"))
+
+
+def _to_int(tok: str) -> int:
+    """int() of a matched token of at most MAX_INT_DIGITS significant digits (leading zeros may be any number)."""
+    value = int(tok.lstrip("-").lstrip("0") or "0")
+    return -value if tok.startswith("-") else value
+
+
+def _short(tok: str) -> str:
+    """A token or line for an error message: whole if short, else its ends and its length (messages stay short)."""
+    return tok if len(tok) <= 40 else f"{tok[:12]}...{tok[-6:]} ({len(tok)} characters)"
+
+
+def read_formula(
+    source: str | os.PathLike | IO[bytes] | IO[str] | CNF | CNFFormula, *, max_bytes: int | None = None
+) -> CNFFormula:
+    """A :class:`CNFFormula` from wherever a formula may come from.
+
+    Parameters
+    ----------
+    source : path, ``"-"``, file object, :class:`pysat.formula.CNF` or :class:`CNFFormula`
+        A DIMACS file (plain, or gzip/bzip2/xz recognised by magic bytes), ``"-"`` for stdin (read as bytes), an
+        open binary or text file object, a pysat ``CNF`` (its clauses and ``nv``), or a formula (returned as is).
+        A FIFO is waited on for at most :data:`instances.io.FIFO_TIMEOUT` seconds per chunk; devices are refused.
+    max_bytes : int, optional
+        Cap on the decompressed input (default :data:`instances.io.DEFAULT_MAX_INPUT` = 256 MiB, or
+        ``$FINEGRAINED_MAX_INPUT``); see :mod:`instances.io`.
+
+    Raises
+    ------
+    DimacsError
+        For a missing, unreadable, special, oversized or malformed input, with the source and line.
+
+    Examples
+    --------
+    >>> import io
+    >>> read_formula(io.BytesIO(b"p cnf 2 1\\n1 -2 0\\n")).clauses
+    [[1, -2]]
+    >>> from pysat.formula import CNF
+    >>> read_formula(CNF(from_clauses=[[1, 2], [-1]])).num_vars
+    2
+    """
+    if isinstance(source, CNFFormula):
+        return source
+    if isinstance(source, CNF):
+        return CNFFormula(source.clauses, num_vars=max(int(source.nv), max((abs(x) for c in source.clauses
+                                                                            for x in c), default=0)))
+    text = read_input(source, max_bytes=max_bytes)
+    return CNFFormula.from_dimacs(text, source_name(source))
+
+
 def parse_dimacs(text: str, source: str = "<string>") -> tuple[int, list[list[int]]]:
     """Parse DIMACS CNF text strictly.
 
@@ -202,7 +256,9 @@ def parse_dimacs(text: str, source: str = "<string>") -> tuple[int, list[list[in
     # Lines end at "\n" only (and a trailing "\r" is dropped), so line numbers agree with an editor's;
     # str.splitlines would also break at form feeds and Unicode separators.
     for lineno, raw in enumerate(text.lstrip("\ufeff").split("\n"), start=1):
-        line = raw.strip()
+        # Only ASCII whitespace separates tokens: str.split would also split at a no-break space or U+2028.
+        ascii_line = raw.isascii()
+        line = raw.strip() if ascii_line else raw.strip(_ASCII_SPACE)
         if not line or line.startswith("c"):
             continue
         if line.startswith("%"):
@@ -210,25 +266,32 @@ def parse_dimacs(text: str, source: str = "<string>") -> tuple[int, list[list[in
         if line.startswith("p"):
             if num_vars is not None:
                 raise DimacsError(source, lineno, f"second 'p' header (the first is on line {header_line})")
-            parts = line.split()
+            parts = line.split() if ascii_line else [t for t in re.split(f"[{_ASCII_SPACE}]+", line) if t]
             if len(parts) != 4 or parts[0] != "p" or parts[1] != "cnf":
-                raise DimacsError(source, lineno, f"expected header 'p cnf NVARS NCLAUSES', found {line!r}")
+                raise DimacsError(source, lineno, f"expected header 'p cnf NVARS NCLAUSES', found {_short(line)!r}")
             if not (_INT.fullmatch(parts[2]) and _INT.fullmatch(parts[3])):
                 raise DimacsError(
-                    source, lineno, f"expected integers in header 'p cnf NVARS NCLAUSES', found {line!r}"
+                    source, lineno, f"expected integers in header 'p cnf NVARS NCLAUSES', found {_short(line)!r}"
                 )
-            num_vars, declared = int(parts[2]), int(parts[3])
+            for tok in parts[2:]:
+                if _digits(tok) > MAX_INT_DIGITS:
+                    raise DimacsError(source, lineno, f"header count {_short(tok)} is too large (more than "
+                                      f"{MAX_INT_DIGITS} digits)")
+            num_vars, declared = _to_int(parts[2]), _to_int(parts[3])
             if num_vars < 0 or declared < 0:
-                raise DimacsError(source, lineno, f"header counts must be non-negative, found {line!r}")
+                raise DimacsError(source, lineno, f"header counts must be non-negative, found {_short(line)!r}")
             header_line = lineno
             continue
         if num_vars is None:
             raise DimacsError(source, lineno, "expected the header 'p cnf NVARS NCLAUSES' before the first clause")
-        for tok in line.split():
+        for tok in line.split() if ascii_line else [t for t in re.split(f"[{_ASCII_SPACE}]+", line) if t]:
             if not _INT.fullmatch(tok):
-                shown = tok.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                shown = _short(tok.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
                 raise DimacsError(source, lineno, f"expected an integer literal, found {shown!r}")
-            lit = int(tok)
+            if _digits(tok) > MAX_INT_DIGITS:
+                raise DimacsError(source, lineno, f"literal {_short(tok)} is out of range: the header declares "
+                                  f"{num_vars} variables")
+            lit = _to_int(tok)
             if lit == 0:
                 clauses.append(current)
                 current = []

@@ -42,3 +42,17 @@ class ResourceLimitError(FinegrainedError, MemoryError):
 
 class NumericalError(FinegrainedError, FloatingPointError):
     """A floating-point overflow, underflow or NaN was detected where it would corrupt a result."""
+
+
+class ReductionError(FinegrainedError, ValueError):
+    """A reduction was given an input it cannot map (wrong type or shape, unbalanced vectors, inconsistent sizes,
+    entries float64 cannot carry). Option errors are :class:`ParameterError`; a wrong target solution is
+    :class:`WrongAnswerError`. A ``ValueError``, like ParameterError."""
+
+
+class WrongAnswerError(FinegrainedError):
+    """A backward map was given a target solution that is provably wrong (e.g. a YES row with no partner)."""
+
+
+class UncertifiedError(FinegrainedError):
+    """An oracle's certified error is too large to decide the instance, or it cannot meet the accuracy asked."""

@@ -21,7 +21,15 @@ YES, NO, OUTSIDE_PROMISE = 1, 0, -1
 
 
 def balance(X: np.ndarray) -> np.ndarray:
-    """Remark 4.4: ``x -> [x, 1 - x]``; every image has weight ``d`` in dimension ``2d``, distances double."""
+    """Remark 4.4: ``x -> [x, 1 - x]``; every image has weight ``d`` in dimension ``2d``, distances double.
+
+    Examples
+    --------
+    >>> balance([[1, 0, 0], [1, 1, 0]]).tolist()
+    [[1, 0, 0, 0, 1, 1], [1, 1, 0, 0, 0, 1]]
+    >>> hamming_distances(balance([[1, 0, 0]]), balance([[1, 1, 0], [0, 0, 1]])).tolist()  # twice 1 and 2
+    [[2.0, 4.0]]
+    """
     X = as_binary_matrix("X", X)
     return np.concatenate([X, 1 - X], axis=1)
 
@@ -71,7 +79,14 @@ class GapANNInstance(VectorSets):
         return out
 
     def row_status(self) -> np.ndarray:
-        """Per row: ``YES`` (Case 1), ``NO`` (Case 2) or ``OUTSIDE_PROMISE``."""
+        """Per row: ``YES`` (Case 1), ``NO`` (Case 2) or ``OUTSIDE_PROMISE``.
+
+        Examples
+        --------
+        >>> inst = GapANNInstance([[0, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 1]], [[0, 0, 0, 1]], t=2.0, eps=0.5)
+        >>> inst.min_distances().tolist(), inst.row_status().tolist()  # < 2 is YES, >= 3 is NO, 2 is outside
+        ([1.0, 3.0, 3.0], [1, 0, 0])
+        """
         dist = self.min_distances()
         return np.where(dist < self.t, YES, np.where(dist >= (1 + self.eps) * self.t, NO, OUTSIDE_PROMISE))
 

@@ -40,6 +40,7 @@ import numpy as np
 
 from .errors import FinegrainedError, ParameterError
 from .gap_ann import GapANNInstance, balance
+from .io import check_memory_limit, npz_headers
 from .ov import as_binary_matrix
 
 #: Value of the ``format`` entry of files written by :func:`save_gap_ann`.
@@ -309,6 +310,13 @@ def _scan(X: np.ndarray, Y: np.ndarray, skip: np.ndarray, d: int) -> tuple[np.nd
     return dist, arg, skipped
 
 
+def planted_memory_bytes(n: int, d: int, n_b: int | None = None) -> int:
+    """Rough peak memory of :func:`planted`: the 0/1 matrices with their shuffled and float32 copies, per-row
+    int64 bookkeeping and the verification scan's score tiles (``_TILE_ENTRIES`` float32 entries, with headroom)."""
+    n_b = n if n_b is None else n_b
+    return int((n + n_b) * d * (2 + 4) + n_b * d * 4 + (n + n_b) * 8 * 8) + 2**27
+
+
 def planted(
     n: int,
     d: int,
@@ -320,6 +328,7 @@ def planted(
     n_b: int | None = None,
     planted_distance: int | None = None,
     max_rounds: int = 64,
+    max_memory: int | None = None,
 ) -> PlantedGapANN:
     """A balanced Gap-ANN instance (Definition 4.5) with a planted answer, verified by an all-pairs scan.
 
@@ -346,6 +355,9 @@ def planted(
         Even distance of the planted pairs, ``0 <= h < t``.
     max_rounds : int
         Redraw rounds before giving up with :class:`ParameterError`.
+    max_memory : int, optional
+        If given, :func:`planted_memory_bytes` is checked against it before anything is allocated
+        (:class:`ResourceLimitError`).
 
     Examples
     --------
@@ -358,6 +370,9 @@ def planted(
     """
     n_b = n if n_b is None else int(n_b)
     h = check_planted_parameters(n, d, t, eps, planted, n_b, planted_distance)
+    if max_memory is not None:
+        check_memory_limit(planted_memory_bytes(n, d, n_b), max_memory,
+                           f"a planted Gap-ANN instance with n = {n}, n_b = {n_b}, d = {d}")
     rng = _rng(seed)
     far = (1 + float(eps)) * float(t)  # the expression GapANNInstance.row_status compares against
     A = _balanced_rows(rng, n, d)
@@ -512,7 +527,22 @@ def _int_scalar(data: Any, key: str, source: str) -> int:
     return int(value)
 
 
-def load_gap_ann(path: str | os.PathLike) -> tuple[GapANNInstance, dict[str, Any]]:
+def load_memory_bytes(headers: dict[str, tuple[tuple[int, ...], Any, int]]) -> int:
+    """Peak memory of :func:`load_gap_ann` from the archive's headers alone (see :func:`instances.io.npz_headers`).
+
+    Every stored array is loaded (their ``nbytes``); packed ``A``/``B`` are unpacked to one byte per bit plus a
+    sliced copy, and the 0/1 check of :class:`GapANNInstance` makes up to three temporaries of that size
+    (five bytes per entry in all); plain ``A``/``B`` take four (the check and the ``uint8`` copy); 16 MiB of
+    headroom covers the metadata and the interpreter's buffers.
+    """
+    total = sum(nbytes for _, _, nbytes in headers.values())
+    for key, per_entry in (("A_packed", 5 * 8), ("B_packed", 5 * 8), ("A", 4), ("B", 4)):
+        if key in headers:
+            total += math.prod(headers[key][0]) * per_entry
+    return int(total) + 16 * 2**20
+
+
+def load_gap_ann(path: str | os.PathLike, *, max_memory: int | None = None) -> tuple[GapANNInstance, dict[str, Any]]:
     """Read a Gap-ANN instance and its metadata from an ``.npz`` file.
 
     Accepts the layout of :func:`save_gap_ann` and, for files written by hand, plain 0/1 matrices ``A`` and ``B``
@@ -521,6 +551,16 @@ def load_gap_ann(path: str | os.PathLike) -> tuple[GapANNInstance, dict[str, Any
     :class:`FinegrainedError`) whose message starts with the file name, and so does an instance that the
     reductions could not use: ``A`` or ``B`` without rows, dimension 0, or a non-integral ``d`` or
     ``format_version``.
+
+    Before anything is unpacked, every member's ``.npy`` header is read (:func:`instances.io.npz_headers`):
+    object (pickled) dtypes and members shorter than their header are refused, and the memory the load needs
+    (:func:`load_memory_bytes`) is checked against ``max_memory``, so a zip bomb is refused before it expands.
+
+    Parameters
+    ----------
+    path : path-like
+    max_memory : int, optional
+        Bytes the load may use; default half of physical memory. Over it: :class:`ResourceLimitError`.
 
     Returns
     -------
@@ -534,12 +574,29 @@ def load_gap_ann(path: str | os.PathLike) -> tuple[GapANNInstance, dict[str, Any
         raise ParameterError(f"{source}: no such file")
     if p.is_dir():
         raise ParameterError(f"{source}: is a directory, expected a .npz file")
+    if not p.is_file():
+        raise ParameterError(f"{source}: is not a regular file, expected a .npz file")
     try:
-        data = np.load(p, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise ParameterError(f"{source}: not a readable .npz file ({exc})") from None
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise ParameterError(f"{source}: not a .npz archive (a single .npy array?)")
+        fh = open(p, "rb")  # one open file for the header scan and the load, so both see the same archive
+    except OSError as exc:
+        raise ParameterError(f"{source}: cannot read: {exc.strerror or exc}") from None
+    with fh:
+        if fh.read(6) == b"\x93NUMPY":
+            raise ParameterError(f"{source}: not a .npz archive (a single .npy array?)")
+        fh.seek(0)
+        headers = npz_headers(fh, source)
+        check_memory_limit(load_memory_bytes(headers), max_memory, f"loading {source}")
+        fh.seek(0)
+        try:
+            data = np.load(fh, allow_pickle=False)
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+            raise ParameterError(f"{source}: not a readable .npz file ({exc})") from None
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ParameterError(f"{source}: not a .npz archive (a single .npy array?)")
+        return _load_members(data, source)
+
+
+def _load_members(data: Any, source: str) -> tuple[GapANNInstance, dict[str, Any]]:
     with data:
         try:
             keys = set(data.files)

@@ -102,8 +102,9 @@ class LogArray:
 def log_add(x: LogArray, y: LogArray) -> LogArray:
     """Sum of two signed log-space arrays, ``x + y``, without leaving log space.
 
-    Same-sign terms combine by log-sum-exp; opposite-sign terms by ``log(a) + log1p(-exp(log b - log a))`` with
-    ``a >= b``, which is exact up to rounding unless the two terms cancel to within machine precision.
+    Same-sign terms combine by log-sum-exp; opposite-sign terms by ``log(a) + log(1 - exp(log b - log a))`` with
+    ``a >= b``, through ``expm1`` when the terms nearly cancel, so the result is exact up to the rounding of the
+    stored logs (amplified by the cancellation) and exactly zero only when ``log a == log b``.
     """
     xs, xl = np.broadcast_arrays(x.sign, x.log_abs)
     ys, yl = np.broadcast_arrays(y.sign, y.log_abs)
@@ -116,7 +117,10 @@ def log_add(x: LogArray, y: LogArray) -> LogArray:
         diff = lo_l - hi_l  # <= 0, or nan when both are -inf
         diff = np.where(np.isneginf(hi_l), -np.inf, diff)
         same = hi_s == lo_s
-        out_l = np.where(same, hi_l + np.log1p(np.exp(diff)), hi_l + np.log1p(-np.exp(diff)))
+        # log(1 - e^diff): log(-expm1(diff)) keeps full relative precision when the terms nearly cancel
+        # (diff near 0, where 1 - exp(diff) would round to 0); log1p(-exp(diff)) is accurate below -ln 2.
+        cancel = np.where(diff > -np.log(2.0), np.log(-np.expm1(diff)), np.log1p(-np.exp(diff)))
+        out_l = np.where(same, hi_l + np.log1p(np.exp(diff)), hi_l + cancel)
     out_l = np.where(np.isneginf(hi_l) | (lo_s == 0), hi_l, out_l)
     out_l = np.where(np.isnan(out_l), -np.inf, out_l)
     out_s = np.where(np.isneginf(out_l), 0, np.where(hi_s == 0, lo_s, hi_s)).astype(np.int8)

@@ -64,7 +64,17 @@ class OVInstance(VectorSets):
         return int(hits[0]) if hits.size else None
 
     def brute_force_solve(self) -> OrthogonalPair | None:
-        """All inner products, tile by tile; the first orthogonal pair in row-major order, or None."""
+        """All inner products, tile by tile; the first orthogonal pair in row-major order, or None.
+
+        Examples
+        --------
+        >>> ov = OVInstance([[1, 1, 0], [1, 0, 1]], [[1, 0, 0], [0, 1, 0]])
+        >>> pair = ov.brute_force_solve()
+        >>> (pair.i, pair.j), ov.is_orthogonal(pair), ov.partner_of(0)
+        ((1, 1), True, None)
+        >>> OVInstance([[1]], [[1]]).brute_force_solve() is None
+        True
+        """
         if self.n_a == 0 or self.n_b == 0:
             return None
         Bt = self.B.T.astype(np.float64)

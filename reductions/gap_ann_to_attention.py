@@ -47,17 +47,20 @@ above decides correctly for every ``t > 0``, so it is used for every instance.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import sympy as sp
 
 from instances.aattc import AAttCInstance
-from instances.errors import ParameterError
+from instances.errors import ParameterError, ReductionError
 from instances.gap_ann import GapANNInstance
 from instances.logspace import LogArray
-from instances.solutions import GapANNAnswer
+from instances.solutions import CertifiedOutput, GapANNAnswer
 
-from .base import Reduction
+from .base import Reduced, Reduction, expect
+from .sizes import cached_sizes, exact_number, symbol
 
 MODES = ("tight", "paper")
 DEFAULT_SAFETY = 1.25
@@ -94,6 +97,20 @@ class Lemma47Parameters:
     def gap_condition_holds(self) -> bool:
         """``beta eps t / (4d) >= ln(6n)``: Case 2b rows have true ``u_i < t~``."""
         return self.gap_exponent >= self.log_6n
+
+    @property
+    def log_eps_needed(self) -> float:
+        """log of the additive oracle error that certifies every in-promise row: ``min(eps_a, t~/2)``.
+
+        An interval ``[u~ - e, u~ + e]`` lies on one side of ``2 t~`` for every row with ``u > 3 t~`` or ``u < t~``
+        exactly when ``e < t~/2`` (errata E5); the paper's ``eps_a <= t~`` suffices for the point decision only.
+        """
+        return min(self.log_eps_a, self.log_t_tilde - math.log(2))
+
+    @property
+    def log_rounding(self) -> float:
+        """Rounding allowance (nats) of ``log 2t~`` itself: it is computed in float64 from ``beta``."""
+        return 16 * 2.0**-53 * (abs(self.beta) + abs(self.log_threshold) + 10.0)
 
     @property
     def accuracy_condition_holds(self) -> bool:
@@ -144,6 +161,14 @@ def lemma47_parameters(
     check : bool
         Raise :class:`ParameterError` if the gap or accuracy condition fails.
 
+    Raises
+    ------
+    ReductionError
+        The sizes or ``t, eps`` cannot be reduced (odd ``d``, no keys, ``eps t`` outside float64, or a ``beta``
+        whose scores float64 cannot carry).
+    ParameterError
+        The options are wrong (mode, safety, an explicit ``beta``) or, with ``check``, the conditions fail.
+
     Examples
     --------
     >>> p = lemma47_parameters(1024, 1024, 510, 171.0, 3 / 171)
@@ -156,11 +181,11 @@ def lemma47_parameters(
     if mode not in MODES:
         raise ParameterError(f"unknown parameter mode {mode!r}; expected one of {', '.join(MODES)}")
     if n < 1 or n_a < 0:
-        raise ParameterError(f"need at least one key vector and n_a >= 0, got n_a={n_a}, n={n}")
+        raise ReductionError(f"need at least one key vector and n_a >= 0, got n_a={n_a}, n={n}")
     if d <= 0 or d % 2:
-        raise ParameterError(f"Lemma 4.7 needs balanced vectors of even positive dimension, got d={d}")
+        raise ReductionError(f"Lemma 4.7 needs balanced vectors of even positive dimension, got d={d}")
     if not (t > 0 and eps > 0 and math.isfinite(t) and math.isfinite(eps)):
-        raise ParameterError(f"Gap-ANN needs t > 0 and eps > 0, got t={t}, eps={eps}")
+        raise ReductionError(f"Gap-ANN needs t > 0 and eps > 0, got t={t}, eps={eps}")
     safety = DEFAULT_SAFETY if safety is None else safety
     if not (safety >= 1 and math.isfinite(safety)):
         raise ParameterError(f"the safety factor must be a finite number >= 1, got {safety}")
@@ -168,8 +193,9 @@ def lemma47_parameters(
     gap = eps * t
     beta_min = 4 * d * log_6n / gap if math.isfinite(gap) and gap > 0 else math.inf
     if not (math.isfinite(beta_min) and beta_min > 0):
-        raise ParameterError(f"eps * t = {gap:.3g} is outside the float64 range; Gap-ANN needs moderate t and eps")
+        raise ReductionError(f"eps * t = {gap:.3g} is outside the float64 range; Gap-ANN needs moderate t and eps")
     paper_eps_a = None
+    explicit_beta = beta is not None
     if beta is not None:
         if not (beta > 0 and math.isfinite(beta)):
             raise ParameterError(f"beta must be positive and finite, got {beta}")
@@ -208,7 +234,8 @@ def lemma47_parameters(
         log_6n=float(log_6n),
     )
     if params.beta * params.d_tilde > MAX_BETA_D:
-        raise ParameterError(
+        # An explicit beta is an option; a derived one is too large because of the instance (tiny eps * t).
+        raise (ParameterError if explicit_beta else ReductionError)(
             f"beta = {params.beta:.3g} is too large for float64: scores of size beta/2 summed over d~ = "
             f"{params.d_tilde} coordinates carry rounding errors near beta * d~ * 1e-16 = "
             f"{params.beta * params.d_tilde * 1e-16:.2g} nats, which would swamp the threshold margins"
@@ -244,6 +271,72 @@ def threshold_test(params: Lemma47Parameters, u: LogArray) -> tuple[np.ndarray, 
     return margin >= 0, margin
 
 
+def certified_threshold_test(params: Lemma47Parameters, output: LogArray | CertifiedOutput) -> GapANNAnswer:
+    """The threshold test ``u_i >= 2 t~`` on certified bounds: a row is decided only when its whole interval is.
+
+    Parameters
+    ----------
+    params : Lemma47Parameters
+    output : LogArray or CertifiedOutput
+        One value per real query row (shape ``(n_a,)``). A bare LogArray is taken as the exact output. A
+        :class:`~instances.solutions.CertifiedOutput` without bounds gives point decisions marked uncertified.
+
+    Returns
+    -------
+    GapANNAnswer
+        ``yes`` is the point decision ``u~_i >= 2 t~``; ``undecided`` marks rows whose certified interval
+        ``[lower_i, upper_i]`` reaches both sides of ``2 t~`` (within the rounding of ``log 2 t~``); ``margin`` is
+        ``log u~_i - log 2 t~``. When the gap condition fails (``beta < beta_min``, experiments only) the lemma's
+        bounds do not hold, and nothing is certified.
+
+    Examples
+    --------
+    >>> p = lemma47_parameters(4, 4, 12, 5.0, 0.6)
+    >>> u = LogArray(np.ones(2, dtype=np.int8), np.array([p.log_threshold + 1, p.log_threshold - 1]))
+    >>> a = certified_threshold_test(p, u)
+    >>> a.yes.tolist(), a.undecided.tolist(), a.certified
+    ([True, False], [False, False], True)
+    """
+    if isinstance(output, LogArray):
+        output = CertifiedOutput(output, output, output)
+    yes, margin = threshold_test(params, output.value)
+    if not output.certified:
+        return GapANNAnswer(yes, margin=margin, certified=False)
+    eta = params.log_rounding
+    lower = np.where(output.lower.sign > 0, output.lower.log_abs - params.log_threshold, -np.inf)
+    upper = np.where(output.upper.sign > 0, output.upper.log_abs - params.log_threshold, -np.inf)
+    decided = (lower > eta) | (upper < -eta)
+    # A certified interval above the threshold with a point answer below it cannot happen for a consistent
+    # certificate; the interval wins, since it is what was proved.
+    yes = np.where(decided, lower > eta, yes)
+    return GapANNAnswer(yes, undecided=~decided, margin=margin, certified=bool(params.gap_condition_holds))
+
+
+@cached_sizes
+def _lemma47_sizes(mode: str, safety_option: float | None, beta_option: float | None) -> dict:
+    """The size map of :attr:`GapANNToAAttC.sizes` for one choice of options (built once)."""
+    n_a, n, d, t, eps = (symbol(k) for k in ("n_a", "n_b", "d", "t", "eps"))
+    log_n = sp.log(sp.Max(n, 2))
+    if beta_option is not None:
+        beta = sp.Float(beta_option, 30)
+    elif mode == "tight":
+        safety = DEFAULT_SAFETY if safety_option is None else safety_option
+        beta = exact_number(safety) * 4 * d * sp.log(6 * n) / (eps * t)
+    else:
+        beta = 40 * d * log_n / (eps * t)
+    log_t_tilde = beta / 4 * (1 - t / d) - sp.log(6 * n) - beta / 2
+    if mode == "paper" and beta_option is None:
+        log_eps_a = -(2 + 40 * d / (t * eps) * (1 + t / d)) * log_n
+    else:
+        log_eps_a = log_t_tilde
+    return {"n_q": n_a + n, "n_k": 2 * n, "d": 2 * d, "d_v": sp.Integer(1), "B": sp.sqrt(beta), "beta": beta,
+            "log_t_tilde": log_t_tilde, "log_eps_a": log_eps_a}
+
+
+def _is_real(x: object) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
 class GapANNToAAttC(Reduction):
     """Gap-ANN -> AAttC by Lemma 4.7 (corrected).
 
@@ -251,9 +344,18 @@ class GapANNToAAttC(Reduction):
     ----------
     mode : {"tight", "paper"}
     safety : float, optional
-        Factor on ``beta_min`` in tight mode (None: ``DEFAULT_SAFETY``).
+        Factor ``>= 1`` on ``beta_min`` in tight mode (None: ``DEFAULT_SAFETY``). Paper mode takes none: its
+        ``beta`` is fixed by Eqs. (7)-(9).
     beta : float, optional
         Fixed ``beta`` (for experiments); ``check`` then decides whether too small a value raises.
+    check : bool
+        Raise :class:`ParameterError` when an instance's gap or accuracy condition fails.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown mode, a safety factor in paper mode, or a safety factor or ``beta`` that is not a finite
+        number in range. The option rules live here, so every caller gets the same ones.
     """
 
     source = "Gap-ANN"
@@ -270,10 +372,30 @@ class GapANNToAAttC(Reduction):
     ) -> None:
         if mode not in MODES:
             raise ParameterError(f"unknown parameter mode {mode!r}; expected one of {', '.join(MODES)}")
-        self.mode, self.safety, self.beta, self.check = mode, safety, beta, check
+        if safety is not None:
+            if mode == "paper":
+                raise ParameterError(f"paper mode takes no safety factor (got safety={safety}): its beta is fixed "
+                                     "by Eqs. (7)-(9); use mode='tight' to scale beta_min")
+            if not (_is_real(safety) and math.isfinite(safety) and safety >= 1):
+                raise ParameterError(f"the safety factor must be a finite number >= 1, got {safety!r}")
+        if beta is not None and not (_is_real(beta) and math.isfinite(beta) and beta > 0):
+            raise ParameterError(f"beta must be positive and finite, got {beta!r}")
+        self.mode, self.safety, self.beta, self.check = mode, safety, beta, bool(check)
+
+    @property
+    def sizes(self) -> dict:
+        """Lemma 4.7's sizes and parameters in ``n_a, n_b (= n), d, t, eps`` (module docstring).
+
+        ``n_q = n_a + n``, ``n_k = 2n``, ``d~ = 2d``, ``d_v = 1``, ``B = sqrt(beta)``, ``log t~ = beta/4 (1 - t/d)
+        - ln(6n) - beta/2``; tight: ``beta = safety * 4 d ln(6n) / (eps t)`` (the code rounds it up by a relative
+        ``1e-12``) and ``log eps_a = log t~``; paper: ``beta = 40 d ln n / (eps t)`` and ``log eps_a = -(2 + C_b^2
+        (1 + t/d)) ln n`` with ``ln n = ln max(n, 2)``; a fixed ``beta`` is a constant.
+        """
+        return dict(_lemma47_sizes(self.mode, self.safety, self.beta))
 
     def derive(self, instance: GapANNInstance) -> Lemma47Parameters:
         """The Lemma 4.7 parameters for this instance (pure arithmetic, no allocation)."""
+        expect(instance, GapANNInstance, "the Gap-ANN -> AAttC input")
         return lemma47_parameters(
             instance.n_a,
             instance.n_b,
@@ -289,13 +411,32 @@ class GapANNToAAttC(Reduction):
     def parameters(self, instance: GapANNInstance) -> dict:
         return self.derive(instance).as_dict()
 
+    def reduce(self, instance: GapANNInstance) -> Reduced:
+        p = self.derive(instance)
+        return Reduced(self, instance, self._forward(instance, p), p)
+
+    def extract(self, reduced: Reduced, target_solution: LogArray | CertifiedOutput | GapANNAnswer) -> GapANNAnswer:
+        """Per-row answers with margins from the attention output, by :func:`certified_threshold_test` (answers
+        already decided by :meth:`decide_rows` are the Gap-ANN solution as they are)."""
+        if isinstance(target_solution, GapANNAnswer):
+            if target_solution.yes.shape != (reduced.source.n_a,):
+                raise ReductionError(f"{target_solution.yes.size} row answers for {reduced.source.n_a} rows")
+            return target_solution
+        return self._decide(reduced.source, reduced.parameters, target_solution)
+
+    def decide_rows(self, reduced: Reduced, target_solution: LogArray | CertifiedOutput) -> GapANNAnswer:
+        """The per-row certified threshold decisions (the same as :meth:`extract` on an attention output)."""
+        return self._decide(reduced.source, reduced.parameters, target_solution)
+
     def forward(self, instance: GapANNInstance) -> AAttCInstance:
+        return self._forward(instance, self.derive(instance))
+
+    def _forward(self, instance: GapANNInstance, p: Lemma47Parameters) -> AAttCInstance:
         if not instance.is_balanced():
-            raise ParameterError(
+            raise ReductionError(
                 "Lemma 4.7 needs balanced vectors (exactly d/2 ones each, Remark 4.4); "
                 "apply instances.gap_ann.balance to A and B first"
             )
-        p = self.derive(instance)
         n_a, n, d = instance.n_a, instance.n_b, instance.dim
         root = math.sqrt(p.beta)
         Q = np.zeros((n_a + n, 2 * d))
@@ -312,12 +453,21 @@ class GapANNToAAttC(Reduction):
             Q, K, V, B=root, log_eps_a=p.log_eps_a, scale=1.0 / p.d_tilde, meta={"lemma47": p.as_dict()}
         )
 
-    def backward(self, instance: GapANNInstance, target_solution: LogArray) -> GapANNAnswer:
-        """Per-row Gap-ANN answers from the attention output by the threshold test ``u_i >= 2 t~``."""
-        p = self.derive(instance)
-        if target_solution.shape[0] < instance.n_a or len(target_solution.shape) != 2:
-            raise ParameterError(
+    def backward(self, instance: GapANNInstance, target_solution: LogArray | CertifiedOutput) -> GapANNAnswer:
+        """Per-row Gap-ANN answers from the attention output by the threshold test ``u_i >= 2 t~``.
+
+        A bare LogArray is taken as the exact output; a :class:`~instances.solutions.CertifiedOutput` is decided
+        by :func:`certified_threshold_test`.
+        """
+        return self._decide(instance, self.derive(instance), target_solution)
+
+    @staticmethod
+    def _decide(instance: GapANNInstance, p: Lemma47Parameters, target_solution) -> GapANNAnswer:
+        if not isinstance(target_solution, (LogArray, CertifiedOutput)):
+            raise ReductionError(f"Lemma 4.7's backward map needs the attention output as a LogArray or "
+                                 f"CertifiedOutput, got {type(target_solution).__name__}")
+        if len(target_solution.shape) != 2 or target_solution.shape[0] < instance.n_a or target_solution.shape[1] < 1:
+            raise ReductionError(
                 f"attention output has shape {target_solution.shape}; expected at least {instance.n_a} rows"
             )
-        yes, _ = threshold_test(p, target_solution[: instance.n_a, 0])
-        return GapANNAnswer(yes)
+        return certified_threshold_test(p, target_solution[: instance.n_a, 0])

@@ -18,23 +18,29 @@ changes no inner product.
 from __future__ import annotations
 
 import numpy as np
+import sympy as sp
 
-from instances.errors import FinegrainedError
+from instances.errors import ReductionError
 from instances.gap_ann import GapANNInstance, balance
 from instances.ov import OVInstance
 from instances.solutions import GapANNAnswer, OrthogonalPair
 
-from .base import Reduction
+from .base import CertificateError, Reduction, expect
+from .sizes import cached_sizes, symbol
 
-
-class CertificateError(FinegrainedError):
-    """A backward map could not build a certificate: the target solution it was given is wrong."""
+__all__ = ["CertificateError", "OVToGapANN", "gadget_parameters"]
 
 
 def gadget_parameters(m: int) -> tuple[int, float, float]:
     """``(d, t, eps)`` of the Gap-ANN instance built from OV of dimension ``m`` (after padding ``m >= 1``)."""
     m = max(m, 1)
     return 6 * m, 2.0 * m + 1.0, 3.0 / (2.0 * m + 1.0)
+
+
+@cached_sizes
+def _gadget_sizes() -> dict:
+    m = sp.Max(symbol("d"), 1)
+    return {"n_a": symbol("n_a"), "n_b": symbol("n_b"), "d": 6 * m, "t": 2 * m + 1, "eps": 3 / (2 * m + 1)}
 
 
 class OVToGapANN(Reduction):
@@ -56,8 +62,13 @@ class OVToGapANN(Reduction):
     blowup = "same n_a, n_b; dimension d = 6m"
     derived = "t = 2m + 1, eps = 3/(2m + 1): orthogonal pairs at distance 2m, all others at >= 2m + 4"
 
+    @property
+    def sizes(self) -> dict:
+        """Same ``n_a, n_b``; ``d = 6 max(m, 1)``, ``t = 2 max(m, 1) + 1``, ``eps = 3 / t`` (``m = 0`` is padded)."""
+        return dict(_gadget_sizes())
+
     def forward(self, instance: OVInstance) -> GapANNInstance:
-        A, B = instance.A, instance.B
+        A, B = expect(instance, OVInstance, "the OV -> Gap-ANN input").A, instance.B
         if instance.dim == 0:
             A = np.zeros((instance.n_a, 1), dtype=np.uint8)
             B = np.zeros((instance.n_b, 1), dtype=np.uint8)
@@ -71,15 +82,25 @@ class OVToGapANN(Reduction):
 
         Raises
         ------
+        ReductionError
+            If ``target_solution`` is not a GapANNAnswer with one entry per row of A.
         CertificateError
             If rows answered YES have no orthogonal partner, i.e. the Gap-ANN answer was wrong.
         """
+        expect(instance, OVInstance, "the OV instance")
+        expect(target_solution, GapANNAnswer, "the Gap-ANN answer")
+        if target_solution.yes.shape != (instance.n_a,):
+            raise ReductionError(
+                f"the Gap-ANN answer has shape {target_solution.yes.shape}; expected ({instance.n_a},)"
+            )
         yes = np.flatnonzero(target_solution.yes)
         if yes.size == 0:
             return None
         # An honest answer has a partner for its first YES row; a wrong one may not, so search all YES rows,
         # tile by tile with BLAS, stopping at the first orthogonal pair.
         hit = OVInstance(instance.A[yes], instance.B).brute_force_solve()
+        if hit is None and target_solution.certified and target_solution.undecided[yes].all():
+            return None  # only undecided rows leaned YES: no pair, and no claim was made that one exists
         if hit is None:
             raise CertificateError(
                 f"the Gap-ANN answer marks {yes.size} row(s) (first: {int(yes[0])}) as having a near neighbour, "

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import networkx as nx
@@ -15,7 +16,7 @@ from instances.errors import ParameterError
 from .base import Chain, Reduction
 from .gap_ann_to_attention import GapANNToAAttC
 from .maxip_to_attention import MaxIPToAttention, OVToMaxIP
-from .ov_to_attention import OVToAttention
+from .ov_to_attention import DEFAULT_FACTOR, OVToAttention
 from .ov_to_gap_ann import OVToGapANN
 from .sat_to_ov import SatToOV
 
@@ -29,17 +30,50 @@ PROBLEMS: dict[str, str] = {
     "Attention": "output D^{-1} exp(s Q K^T) V exactly or to additive error eps_a, any entry size and dimension",
 }
 
-#: Edge factories; a factory receives the keyword options given to :func:`path` that it accepts.
+def _sat_to_ov() -> Reduction:
+    return SatToOV()
+
+
+def _ov_to_gap_ann() -> Reduction:
+    return OVToGapANN()
+
+
+def _gap_ann_to_aattc(
+    *, mode: str = "tight", safety: float | None = None, beta: float | None = None, check: bool = True
+) -> Reduction:
+    return GapANNToAAttC(mode=mode, safety=safety, beta=beta, check=check)
+
+
+def _ov_to_attention(*, factor: float = DEFAULT_FACTOR) -> Reduction:
+    return OVToAttention(factor=factor)
+
+
+def _ov_to_maxip() -> Reduction:
+    return OVToMaxIP()
+
+
+def _maxip_to_attention(*, factor: float = DEFAULT_FACTOR) -> Reduction:
+    return MaxIPToAttention(factor=factor)
+
+
+#: Edge factories. Each takes explicit keyword options (no ``**kwargs``); :func:`path` hands every step the
+#: options it accepts and rejects options that no step on the path accepts.
 FACTORIES: dict[tuple[str, str], Callable[..., Reduction]] = {
-    ("k-SAT", "OV"): lambda **_: SatToOV(),
-    ("OV", "Gap-ANN"): lambda **_: OVToGapANN(),
-    ("Gap-ANN", "AAttC"): lambda mode="tight", safety=None, beta=None, check=True, **_: GapANNToAAttC(
-        mode=mode, safety=safety, beta=beta, check=check
-    ),
-    ("OV", "Attention"): lambda **_: OVToAttention(),
-    ("OV", "Max-IP"): lambda **_: OVToMaxIP(),
-    ("Max-IP", "Attention"): lambda **_: MaxIPToAttention(),
+    ("k-SAT", "OV"): _sat_to_ov,
+    ("OV", "Gap-ANN"): _ov_to_gap_ann,
+    ("Gap-ANN", "AAttC"): _gap_ann_to_aattc,
+    ("OV", "Attention"): _ov_to_attention,
+    ("OV", "Max-IP"): _ov_to_maxip,
+    ("Max-IP", "Attention"): _maxip_to_attention,
 }
+
+
+def factory_options(factory: Callable[..., Reduction]) -> tuple[str, ...]:
+    """The keyword options a factory accepts, read from its signature."""
+    return tuple(
+        name for name, p in inspect.signature(factory).parameters.items()
+        if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    )
 
 
 def reduction_graph() -> nx.DiGraph:
@@ -67,16 +101,36 @@ def problem_path(g: nx.DiGraph, source: str, target: str) -> list[str]:
 def path(source: str, target: str, **options) -> Chain:
     """Compose the reductions along a shortest path from ``source`` to ``target``.
 
-    Options (e.g. ``mode="paper"``, ``safety=2.0``) go to the reductions that take them.
+    Options (e.g. ``mode="paper"``, ``safety=2.0``) go to the reductions on the path that take them; the
+    reductions' constructors check their values.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown problem, no path, or an option that no reduction on the path accepts (all such options
+        are named).
 
     Examples
     --------
     >>> chain = path("k-SAT", "AAttC")
     >>> chain.problems
     ['k-SAT', 'OV', 'Gap-ANN', 'AAttC']
+    >>> path("k-SAT", "AAttC", safty=100, mood="paper")
+    Traceback (most recent call last):
+    ...
+    instances.errors.ParameterError: unknown option(s) mood, safty for the path k-SAT -> OV -> Gap-ANN -> AAttC; ...
     """
     g = reduction_graph()
     nodes = problem_path(g, source, target)
     if len(nodes) < 2:
         raise ParameterError(f"source and target are both {source}: there is nothing to reduce")
-    return Chain([g.edges[u, v]["factory"](**options) for u, v in zip(nodes, nodes[1:])])
+    factories = [g.edges[u, v]["factory"] for u, v in zip(nodes, nodes[1:])]
+    accepted = [set(factory_options(f)) for f in factories]
+    known = set().union(*accepted)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ParameterError(
+            f"unknown option(s) {', '.join(unknown)} for the path {' -> '.join(nodes)}; "
+            f"its reductions accept {', '.join(sorted(known)) or 'no options'}"
+        )
+    return Chain([f(**{k: v for k, v in options.items() if k in acc}) for f, acc in zip(factories, accepted)])

@@ -16,12 +16,15 @@ variable; ``N = 0`` or ``N = 1`` gives halves with ``2^0 = 1`` (empty) assignmen
 from __future__ import annotations
 
 import numpy as np
+import sympy as sp
 
 from instances.cnf import CNFFormula
+from instances.errors import ReductionError
 from instances.ov import OVInstance
 from instances.solutions import OrthogonalPair
 
-from .base import Reduction
+from .base import CertificateError, Reduction, expect
+from .sizes import cached_sizes, symbol
 
 
 def split_variables(num_vars: int) -> tuple[np.ndarray, np.ndarray]:
@@ -50,6 +53,12 @@ def _half_vectors(formula: CNFFormula, variables: np.ndarray) -> np.ndarray:
     return (satisfied == 0).astype(np.uint8)
 
 
+@cached_sizes
+def _split_sizes() -> dict:
+    N, m = symbol("N"), symbol("m")
+    return {"n_a": 2 ** sp.ceiling(N / 2), "n_b": 2 ** sp.floor(N / 2), "d": m}
+
+
 class SatToOV(Reduction):
     """k-SAT -> OV by split and list.
 
@@ -72,17 +81,40 @@ class SatToOV(Reduction):
     blowup = "n_a = 2^ceil(N/2), n_b = 2^floor(N/2) vectors of dimension m (number of clauses)"
     derived = "halves L = variables 1..ceil(N/2), R = the rest"
 
+    @property
+    def sizes(self) -> dict:
+        """``n_a = 2^ceil(N/2)``, ``n_b = 2^floor(N/2)``, ``d = m``."""
+        return dict(_split_sizes())
+
     def forward(self, instance: CNFFormula) -> OVInstance:
-        left, right = split_variables(instance.num_vars)
+        left, right = split_variables(expect(instance, CNFFormula, "the k-SAT -> OV input").num_vars)
         return OVInstance(_half_vectors(instance, left), _half_vectors(instance, right))
 
     def backward(self, instance: CNFFormula, target_solution: OrthogonalPair | None) -> list[int] | None:
-        """The assignment ``alpha ∪ beta`` of the orthogonal pair ``(alpha, beta)``, or None."""
+        """The assignment ``alpha ∪ beta`` of the orthogonal pair ``(alpha, beta)``, or None.
+
+        Raises
+        ------
+        ReductionError
+            If ``target_solution`` is neither None nor an OrthogonalPair with indices in range.
+        CertificateError
+            If the assignment of the pair does not satisfy the formula, i.e. the pair is not orthogonal.
+        """
+        expect(instance, CNFFormula, "the k-SAT instance")
         if target_solution is None:
             return None
+        expect(target_solution, OrthogonalPair, "the OV solution")
         left, right = split_variables(instance.num_vars)
+        for name, code, half in (("i", target_solution.i, left), ("j", target_solution.j, right)):
+            if not isinstance(code, (int, np.integer)) or isinstance(code, bool) or not 0 <= code < 2**half.size:
+                raise ReductionError(f"the OV solution's index {name} = {code} is outside 0..{2**half.size - 1}")
         lits = []
         for variables, code in ((left, target_solution.i), (right, target_solution.j)):
             for bit, v in enumerate(variables):
                 lits.append(int(v) if (code >> bit) & 1 else -int(v))
+        if not instance.is_satisfied_by(lits):
+            raise CertificateError(
+                f"the OV solution (i={target_solution.i}, j={target_solution.j}) is not an orthogonal pair: "
+                "its assignment leaves a clause unsatisfied"
+            )
         return lits

@@ -5,13 +5,17 @@ Definition 1.2 (AAttC) of Alman & Song only promises an answer ``u`` with ``|u_i
 box, not just for the exact one. :func:`adversarial` wraps a base oracle (normally :func:`~.exact.exact`) and
 returns the corner of the box that is worst for a threshold test ``u_ij >= theta``:
 
-.. math::  u_{ij} = T_{ij} - \varepsilon \ \text{ if } T_{ij} \ge \theta, \qquad
-           u_{ij} = T_{ij} + \varepsilon \ \text{ otherwise.}
+.. math::  u_{ij} = T_{ij} - \varepsilon \ \text{ if row } i \text{ is a YES row}, \qquad
+           u_{ij} = T_{ij} + \varepsilon \ \text{ if it is a NO row.}
 
-Every entry is moved by exactly ``eps`` (the largest error allowed), towards the threshold and across it if ``eps``
-is large enough. The adversary is **omniscient**: it is told ``log theta`` (for Lemma 4.7, ``theta = 2 t~``), which
-a real solver never is. Any reduction that survives this oracle survives every solver with error ``<= eps``, because
-for a one-sided test only the direction towards the threshold can flip a decision.
+Every entry is moved by exactly ``eps`` (the largest error allowed) away from its *true* answer, and across the
+threshold if ``eps`` is large enough. The adversary is **omniscient**: it is told ``log theta`` (for Lemma 4.7,
+``theta = 2 t~``) and each row's true answer (brute force on the Gap-ANN instance), which a real solver never is.
+Any reduction that survives this oracle survives every solver with error ``<= eps``: for a one-sided test only
+the push away from the true answer can make a decision wrong. Pushing by the side on which the *computed* ``T``
+lies instead would be wrong below ``beta_min``: a NO row whose exact ``T`` already sits above ``theta`` would be
+pushed back to the correct side, hiding the failure. Rows without a known answer (outside the Gap-ANN promise,
+or padding rows) are pushed towards the threshold from the side of their computed value.
 
 With ``log_threshold=None`` the adversary uses ``theta = 0``: it moves every positive entry down and every other
 entry up, i.e. every entry towards zero (and past it when ``|T_ij| < eps``). This is the worst case for any test
@@ -47,8 +51,9 @@ def _resolve_log_eps(eps: float | None, log_eps: float | None) -> float:
     return math.log(eps) if eps > 0 else -math.inf
 
 
-def push_towards_threshold(u: LogArray, log_eps: float, log_threshold: float | None = None) -> LogArray:
-    """Move every entry of ``u`` by exactly ``exp(log_eps)`` towards the threshold (module docstring).
+def push_towards_threshold(u: LogArray, log_eps: float, log_threshold: float | None = None,
+                           truth: np.ndarray | None = None, constrained: np.ndarray | None = None) -> LogArray:
+    """Move every entry of ``u`` by exactly ``exp(log_eps)`` away from its true answer (module docstring).
 
     Parameters
     ----------
@@ -58,6 +63,12 @@ def push_towards_threshold(u: LogArray, log_eps: float, log_threshold: float | N
         Natural log of the perturbation; ``-inf`` leaves ``u`` unchanged.
     log_threshold : float, optional
         Natural log of the positive threshold ``theta``; None means ``theta = 0``.
+    truth : bool array, optional
+        The true answer of the first ``len(truth)`` rows (True: the row belongs above ``theta``). Those rows are
+        pushed down when True and up when False, whatever their computed value; other rows (and rows with
+        ``constrained`` False) are pushed towards ``theta`` from their computed side.
+    constrained : bool array, optional
+        Which of the ``truth`` rows have a known answer (default: all).
 
     Examples
     --------
@@ -66,6 +77,8 @@ def push_towards_threshold(u: LogArray, log_eps: float, log_threshold: float | N
     [2.5, 1.5]
     >>> push_towards_threshold(u, np.log(0.5)).to_float().tolist()  # theta = 0: towards zero
     [2.5, 0.5]
+    >>> push_towards_threshold(u, np.log(0.5), np.log(2.0), truth=np.array([False, True])).to_float().tolist()
+    [3.5, 0.5]
     """
     if log_eps == -math.inf:
         return u
@@ -73,6 +86,18 @@ def push_towards_threshold(u: LogArray, log_eps: float, log_threshold: float | N
         at_or_above = u.sign > 0
     else:
         at_or_above = (u.sign > 0) & (u.log_abs >= log_threshold)
+    if truth is not None:
+        truth = np.asarray(truth, dtype=bool).reshape(-1)
+        k = truth.size
+        if k > u.shape[0]:
+            raise ParameterError(f"truth has {k} rows, the output only {u.shape[0]}")
+        known = np.ones(k, dtype=bool) if constrained is None else np.asarray(constrained, dtype=bool).reshape(-1)
+        side = np.broadcast_to(at_or_above, u.shape).copy()
+        rows = side[:k]
+        t = truth.reshape((k,) + (1,) * (len(u.shape) - 1))
+        m = known.reshape(t.shape)
+        side[:k] = np.where(m, t, rows)
+        at_or_above = side
     direction = np.where(at_or_above, -1, 1).astype(np.int8)
     return u.add_scalar_error(log_eps, direction)
 
@@ -83,6 +108,8 @@ def adversarial(
     *,
     log_eps: float | None = None,
     log_threshold: float | None = None,
+    truth: np.ndarray | None = None,
+    constrained: np.ndarray | None = None,
 ) -> Oracle:
     """An oracle whose answer differs from ``base``'s by exactly ``eps`` per entry, in the worst direction.
 
@@ -99,11 +126,15 @@ def adversarial(
         Natural log of the error. Exactly one of ``eps`` and ``log_eps`` must be given.
     log_threshold : float, optional
         Natural log of the threshold the adversary attacks; None attacks ``theta = 0`` (every entry towards zero).
+    truth, constrained : bool arrays, optional
+        The true answers of the first rows (see :func:`push_towards_threshold`); without them every row is pushed
+        towards the threshold from its computed side.
 
     Returns
     -------
     callable
-        An oracle with the protocol of :data:`finegrained.attention.ORACLES`.
+        An oracle with the protocol of :mod:`finegrained.attention.protocol`. Its answer carries an ``"additive"``
+        certificate: ``eps`` plus whatever error the base oracle certifies (none if the base certifies nothing).
 
     Examples
     --------
@@ -112,13 +143,31 @@ def adversarial(
     >>> exact(Q, Q, V, scale=1.0).to_float().ravel().round(4).tolist()
     [0.7311, 0.2689]
     >>> adv = adversarial(exact, 0.01, log_threshold=np.log(0.5))
-    >>> adv(Q, Q, V, scale=1.0).to_float().ravel().round(4).tolist()
+    >>> adv(Q, Q, V, scale=1.0).output.to_float().ravel().round(4).tolist()
     [0.7211, 0.2789]
     """
+    from .protocol import Certificate, OracleAnswer, as_answer
+
     le = _resolve_log_eps(eps, log_eps)
 
-    def oracle(Q, K, V, *, scale: float | None = None) -> LogArray:
-        return push_towards_threshold(base(Q, K, V, scale=scale), le, log_threshold)
+    def oracle(Q, K, V, *, scale: float | None = None) -> OracleAnswer:
+        raw = base(Q, K, V, scale=scale)
+        inner = as_answer(raw, getattr(base, "__name__", "base"))
+        # A base that returns a bare output is, by this function's contract, assumed correct (exact).
+        inner_cert = inner.certificate if isinstance(raw, OracleAnswer) else Certificate("additive", -math.inf)
+        inner = OracleAnswer(inner.output, inner_cert)
+        out = push_towards_threshold(inner.output, le, log_threshold, truth, constrained)
+        if not inner_cert.certified:
+            return OracleAnswer(out)
+        b = inner.bounds()
+        # the base's own additive error per entry: the larger of value - lower and upper - value
+        up = log_add(b.upper, LogArray(-b.value.sign, b.value.log_abs)).log_abs
+        down = log_add(b.value, LogArray(-b.lower.sign, b.lower.log_abs)).log_abs
+        base_err = np.maximum(up, down)
+        with np.errstate(invalid="ignore"):
+            total = np.logaddexp(le, base_err)
+        return OracleAnswer(out, Certificate("additive", total, detail=f"adversarial push by e^{le:.6g} on the "
+                                             "base oracle's certified answer"))
 
     oracle.__name__ = f"adversarial({getattr(base, '__name__', 'oracle')})"
     oracle.log_eps = le  # type: ignore[attr-defined]
@@ -133,7 +182,7 @@ def decisions_survive(
 
     ``constrained`` masks the rows whose answer matters (rows outside the Gap-ANN promise may go either way).
     """
-    pushed = push_towards_threshold(u, log_eps, log_threshold)
+    pushed = push_towards_threshold(u, log_eps, log_threshold, truth, constrained)
     yes = (pushed.sign > 0) & (pushed.log_abs >= log_threshold)
     ok = yes == np.asarray(truth, dtype=bool)
     if constrained is not None:

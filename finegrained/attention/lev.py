@@ -15,6 +15,9 @@ Facts implemented here (``r = rank K``):
 * **p = 2** (Cauchy–Schwarz). With the thin SVD ``K = U S V^T`` truncated to the numerical rank,
   ``<k_j, y> = <U_j, S V^T y>`` and ``||K y|| = ||S V^T y||``, so ``sigma_j = ||U_j||^2 = tau_j``, the
   leverage score, attained at ``S V^T y = U_j``. Hence ``sum_j tau_j = r`` and ``|U| <= r / eps <= d / eps``.
+  The numerical rank is decided from the keys' own rounding level, direction by direction, and not from
+  ``n`` (:func:`_significant`), and all p = 2 routines first balance ``K`` (and ``Q``) by powers of two,
+  which is exact and changes no answer, so inputs near ``1e300`` or ``1e-320`` are handled like others.
 * **p != 2** (ℓ_p Lewis weights ``w``, the fixed point of ``w_j = (k_j^T (K^T W^{1-2/p} K)^+ k_j)^{p/2}``,
   ``sum_j w_j = r``). With ``B = W^{1/2-1/p} K`` one has ``|<k_j, y>| <= w_j^{1/p} ||B y||_2``
   (Cauchy–Schwarz), and Hölder gives ``||B y||_2 <= ||K y||_p`` for ``p <= 2`` and
@@ -35,14 +38,11 @@ import numpy as np
 from instances.errors import NumericalError, ParameterError
 from instances.logspace import LogArray, logsumexp
 
-from .exact import check_attention_inputs, exact
+from .exact import exact
+from .protocol import UNCERTIFIED, OracleAnswer, _as_matrix, check_attention_inputs
 
 #: Default ``eps`` of the ``"lev"`` oracle: at most ``100 * rank`` keys are kept.
 DEFAULT_EPS = 0.01
-#: Relative slack on the candidate threshold of :func:`heavy_entries`: a score and the leverage score bounding
-#: it are computed by different float64 formulas, so an entry equal to ``eps`` to within rounding could
-#: otherwise see its key rejected.
-_CANDIDATE_SLACK = 1e-9
 #: Query rows per block in :func:`heavy_entries`; bounds the ``block x |U|`` score tile.
 _BLOCK_ROWS = 8192
 _UNIT = float(np.finfo(np.float64).eps)
@@ -54,33 +54,78 @@ Chunks = Callable[[], Iterable[np.ndarray]] | Iterable[np.ndarray]
 
 
 def _matrix(name: str, x) -> np.ndarray:
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim != 2:
-        raise ParameterError(f"{name} must be a 2-D matrix, got an array of shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise NumericalError(f"{name} contains NaN or infinite entries")
-    return arr
+    """A real float64 matrix; complex, object and string input is a ParameterError, NaN/inf a NumericalError."""
+    return _as_matrix(name, x)[0]
 
 
-def _check_eps(eps: float) -> float:
-    eps = float(eps)
+def _check_eps(eps) -> float:
+    eps = _real("eps", eps)
     if not (0.0 < eps <= 1.0):
         raise ParameterError(f"eps must lie in (0, 1] (attention scores are at most 1), got {eps}")
     return eps
 
 
-def _check_p(p: float) -> float:
-    p = float(p)
+def _check_p(p) -> float:
+    p = _real("p", p)
     if not (np.isfinite(p) and p > 0.0):
         raise ParameterError(f"p must be a finite positive exponent for f(x) = |x|^p, got {p}")
     return p
+
+
+def _real(name: str, x) -> float:
+    if isinstance(x, bool | np.bool_) or not isinstance(x, int | float | np.integer | np.floating):
+        raise ParameterError(f"{name} must be a real number, got {x!r}")
+    x = float(x)
+    if np.isnan(x):
+        raise ParameterError(f"{name} must be a real number, got nan")
+    return x
+
+
+# ---------------------------------------------------------------------------------------------- balancing
+
+
+def _flushed(before: np.ndarray, after: np.ndarray, what: str) -> None:
+    if np.any((before != 0) & (after == 0)):
+        raise NumericalError(f"{what} spans more than the float64 range (a nonzero entry is below 2^-1074 times "
+                             "the largest one after balancing); rescale the inputs")
+
+
+def _balance_keys(K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``K diag(2^-e)`` with every nonzero column's largest entry in ``[1/2, 1)``, and the exponents ``e``.
+
+    Leverage scores and Lewis weights are invariant under ``K -> K M`` for invertible ``M``, and the scores
+    ``<q, k>`` are unchanged if ``Q`` is scaled by ``2^e`` instead, so balancing by powers of two changes no
+    answer. It is exact (a power-of-two scaling of a float is exact unless it leaves the normal range) and keeps
+    every intermediate of the QR/SVD and of the squared scores away from overflow and underflow: inputs scaled
+    by ``1e300`` or ``1e-320`` give the same answer as unscaled ones.
+    """
+    top = np.abs(K).max(axis=0, initial=0.0)
+    e = np.where(top > 0, np.frexp(top)[1], 0).astype(np.int64)
+    Kb = np.ldexp(K, -e[None, :])
+    _flushed(K, Kb, "a column of K")
+    return Kb, e
+
+
+def _balance_queries(Q: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Rows of ``Q diag(2^e)`` each scaled by a power of two so that its largest entry lies in ``[1/2, 1)``.
+
+    Row scaling of ``Q`` does not change ``A = rownormalise(|Q K^T|^p)``; the exponents are combined as
+    integers, so ``Q 2^e`` is never formed (it could overflow).
+    """
+    m, x = np.frexp(Q)
+    t = x + e[None, :]
+    top = np.where(Q != 0, t, np.iinfo(np.int64).min).max(axis=1, initial=np.iinfo(np.int64).min)
+    top = np.where(top == np.iinfo(np.int64).min, 0, top)
+    Qb = np.ldexp(m, np.clip(t - top[:, None], -2000, 0))
+    _flushed(Q, Qb, "a row of Q (after the key balancing)")
+    return Qb
 
 
 # ------------------------------------------------------------------------------------------ factorisations
 
 
 def _rank_tol(s_max: float, n: int, d: int) -> float:
-    """Singular values at most this are treated as zero (the ``numpy.linalg.matrix_rank`` default)."""
+    """Singular values at most this are zero in the Lewis iteration (p != 2; ``numpy.linalg.matrix_rank``'s rule)."""
     return max(n, d, 1) * _UNIT * s_max
 
 
@@ -102,11 +147,6 @@ class _RowSpace:
         if r == 0:
             return np.zeros(rows.shape[0])
         Z = (rows @ self.Vt[:r].T) / self.s[:r]
-        return np.einsum("ij,ij->i", Z, Z)
-
-    def gram_quad(self, rows: np.ndarray) -> np.ndarray:
-        """``a^T (A^T A) a = ||S V^T a||^2`` for every row ``a`` (all singular values, never negative)."""
-        Z = (rows @ self.Vt.T) * self.s
         return np.einsum("ij,ij->i", Z, Z)
 
 
@@ -150,16 +190,148 @@ def _row_space(K: np.ndarray) -> _RowSpace:
     return _row_space_from_r(np.linalg.qr(K, mode="r"), n)
 
 
+# ------------------------------------------------------------------------- p = 2: rank from the data's noise
+
+#: A direction ``v`` of the row space is real if some key's score along it exceeds ``_NOISE * d * u`` times
+#: that key's norm, i.e. ``_NOISE`` times the rounding error of computing the score ``<k_j, v>`` in float64.
+_NOISE = 8.0
+
+
+def _noise_level(d: int) -> float:
+    """Relative rounding level of one computed score: ``|fl(<k, v>) - <k, v>| <= gamma_d ||k|| ||v||``."""
+    return _NOISE * max(d, 1) * _UNIT
+
+
+@dataclass(frozen=True)
+class _LevSpace:
+    """The p = 2 row-space data of a (balanced) key matrix ``K``, with its rank decided row by row.
+
+    ``R`` is the triangular factor of ``K`` (``R^T R = K^T K``) and ``Vt`` its right singular vectors. A
+    direction ``v_i`` is kept when ``max_j |<k_j, v_i>| / ||k_j|| > _NOISE d u``: some key has a component
+    along it above the rounding error of that key's own score (:func:`_significant`). ``T`` is the triangular
+    factor of ``P = K V_kept`` (``T^T T = P^T P``), so that ``tau_j = ||p_j T^{-1}||^2``: the squared row norms
+    of an orthonormal basis of the kept range, hence ``0 <= tau_j <= 1`` and ``sum_j tau_j = rank``. ``G``
+    is ``|K|^T |K|``, which bounds the rounding error of every score of a query (:meth:`noise2`).
+    """
+
+    R: np.ndarray
+    Vt: np.ndarray
+    T: np.ndarray
+    G: np.ndarray
+
+    @property
+    def rank(self) -> int:
+        return self.Vt.shape[0]
+
+    def quad(self, rows: np.ndarray) -> np.ndarray:
+        """``tau(a) = a^T (K^T K)^+ a`` restricted to the kept directions, for every row ``a``."""
+        if self.rank == 0:
+            return np.zeros(rows.shape[0])
+        Z = np.linalg.solve(self.T.T, (rows @ self.Vt.T).T).T
+        return np.einsum("ij,ij->i", Z, Z)
+
+    def log_norm(self, rows: np.ndarray) -> np.ndarray:
+        """``log ||K a|| = log ||R a||`` for every row ``a`` (``-inf`` for ``K a = 0``)."""
+        with np.errstate(divide="ignore"):
+            return np.log(np.linalg.norm(rows @ self.R.T, axis=1))
+
+    def noise2(self, rows: np.ndarray) -> np.ndarray:
+        """``sum_j (|a| . |k_j|)^2 = |a|^T G |a|``: squared sum of the per-score rounding scales of query ``a``."""
+        A = np.abs(rows)
+        return np.einsum("ij,ij->i", A @ self.G, A)
+
+
+def _significant(ratio_max: np.ndarray, d: int) -> np.ndarray:
+    """Which candidate directions have a key whose relative score along them is above rounding noise.
+
+    Derivation: every key ``k_j`` is exact data, and a score ``<k_j, y>`` computed in float64 errs by up to
+    ``gamma_d ||k_j|| ||y||``. Dropping directions along which every key is within ``_NOISE`` times that
+    level moves each score of a query ``y`` by at most ``_NOISE d u sqrt(d) ||y|| ||k_j||``: no more than the
+    rounding error any float64 evaluation of the scores (``dense_scores`` included) already has. Keeping a
+    direction is always safe for recall: the leverage scores still sum to the rank, so the universal set
+    keeps ``|U| <= rank / eps <= d / eps``. The decision depends on each key's own noise level and not on
+    ``n``: ``numpy.linalg.matrix_rank``'s ``max(n, d) u s_max`` grows with ``n`` and drops a key that deviates
+    from ``n - 1`` copies of another by a relative ``1e-12``, whose attention weight is 1 for a query along
+    the deviation.
+    """
+    return ratio_max > _noise_level(d)
+
+
+def _ratio_max(P: np.ndarray, row_norms: np.ndarray) -> np.ndarray:
+    live = row_norms > 0
+    if not live.any():
+        return np.zeros(P.shape[1])
+    return (np.abs(P[live]) / row_norms[live, None]).max(axis=0)
+
+
+def _lev_space_from_source(passes: Callable[[], Iterator[np.ndarray]], d: int) -> _LevSpace:
+    """:class:`_LevSpace` of the balanced key matrix delivered, in chunks, by ``passes()`` (one call per pass).
+
+    Pass 1 accumulates ``R`` (a running QR, as in TSQR) and ``G``; the SVD of ``R`` gives the directions
+    ``V``. Pass 2 measures, for every direction, the largest relative score ``max_j |<k_j, v_i>| / ||k_j||``
+    (:func:`_significant` decides) and accumulates the factor of ``K V^T``; the factor ``T`` of the kept
+    columns is the QR factor of the kept columns of that factor (``P_S^T P_S = (R_P)_S^T (R_P)_S``). In memory
+    ``passes`` yields ``K`` once; :func:`streaming_universal_set` gives the chunks, with memory
+    ``O(d^2 + chunk d)``.
+
+    The SVD fixes a direction only to within ``u ||K|| / gap``, so a direction the keys do not use may pick up
+    a component of a nearly parallel used one above the noise level and be kept as well (for example a rank-2
+    matrix of ``n - 1`` copies of one key and one deviating key can be given rank 3 when ``sqrt(n) u`` is
+    comparable to the deviation's singular value). That only adds a direction: recall is unaffected and
+    ``|U| <= rank / eps <= d / eps`` still holds.
+    """
+    acc, G = _StreamingR(d), np.zeros((d, d))
+    for c in passes():
+        acc.update(c)
+        A = np.abs(c)
+        G += A.T @ A
+    R = acc.R
+    Vt = np.linalg.svd(R, full_matrices=True)[2] if R.shape[0] else np.eye(d)
+    accP, ratio = _StreamingR(d), np.zeros(d)
+    for c in passes():
+        P = c @ Vt.T
+        accP.update(P)
+        ratio = np.maximum(ratio, _ratio_max(P, np.linalg.norm(c, axis=1)))
+    keep = np.flatnonzero(_significant(ratio, d))
+    if keep.size > accP.R.shape[0]:  # at most min(n, d) independent directions: keep the clearest ones
+        keep = np.sort(keep[np.argsort(-ratio[keep], kind="stable")[:accP.R.shape[0]]])
+    if keep.size == 0:
+        return _LevSpace(R, np.zeros((0, d)), np.zeros((0, 0)), G)
+    T = np.linalg.qr(accP.R[:, keep], mode="r")
+    if not np.all(np.abs(np.diag(T)) > 0):
+        raise NumericalError("LevAttention: the kept directions of K are linearly dependent to rounding")
+    return _LevSpace(R, Vt[keep], T, G)
+
+
+def _lev_space(Kb: np.ndarray) -> _LevSpace:
+    """:class:`_LevSpace` of a balanced in-memory ``K`` (``O(n d^2)``)."""
+    return _lev_space_from_source(lambda: iter([Kb]), Kb.shape[1])
+
+
+def _p2_leverage(K: np.ndarray) -> tuple[np.ndarray, _LevSpace, np.ndarray]:
+    """Leverage scores of ``K``, its :class:`_LevSpace` and the balanced ``K`` itself."""
+    Kb, e = _balance_keys(K)
+    space = _lev_space(Kb)
+    if space.rank == 0:
+        return np.zeros(K.shape[0]), space, e
+    # Squared row norms of an orthonormal basis of the kept part of K V^T (Householder: orthonormal to machine
+    # precision however ill-conditioned the kept columns are), so 0 <= tau_j <= 1 and sum_j tau_j = rank.
+    basis = np.linalg.qr(Kb @ space.Vt.T)[0]
+    return np.einsum("ij,ij->i", basis, basis), space, e
+
+
 # ------------------------------------------------------------------------------------- leverage and Lewis
 
 
 def leverage_scores(K) -> np.ndarray:
     """Leverage scores ``tau_j = k_j^T (K^T K)^+ k_j`` of the rows of ``K``, stable for rank-deficient ``K``.
 
-    Computed from the thin SVD ``K = U S V^T`` as ``tau_j = ||U_{j,:r}||^2`` where ``r`` is the numerical rank
-    (singular values above ``max(n, d) * machine_eps * s_max``). The columns of ``U`` are orthonormal to
-    machine precision, so ``0 <= tau_j <= 1`` and ``sum_j tau_j = r`` up to rounding. For ``f(x) = x^2``,
-    ``tau_j`` is exactly the sensitivity ``sup_y <k_j, y>^2 / ||K y||^2`` (Cauchy–Schwarz; module docstring).
+    ``K`` is balanced by powers of two (:func:`_balance_keys`, exact), factored ``K = Q R``, and rotated onto
+    the right singular vectors ``V`` of ``R``. The rank is decided per direction from the keys' own rounding
+    level, not from ``n`` (:func:`_significant`), and ``tau_j`` is the squared norm of row ``j`` of an
+    orthonormal basis of the kept part of ``K V``, so ``0 <= tau_j <= 1`` and ``sum_j tau_j`` is the rank
+    up to rounding. For ``f(x) = x^2``, ``tau_j`` is exactly the sensitivity ``sup_y <k_j, y>^2 / ||K y||^2``
+    (Cauchy–Schwarz; module docstring).
 
     Parameters
     ----------
@@ -176,21 +348,17 @@ def leverage_scores(K) -> np.ndarray:
     [0.5, 0.5, 1.0]
     """
     K = _matrix("K", K)
-    n, d = K.shape
-    if n == 0 or d == 0:
-        return np.zeros(n)
-    U, s, _ = np.linalg.svd(K, full_matrices=False)
-    s_max = float(s[0]) if s.size else 0.0
-    if s_max == 0.0:
-        return np.zeros(n)
-    r = int(np.count_nonzero(s > _rank_tol(s_max, n, d)))
-    return np.einsum("ij,ij->i", U[:, :r], U[:, :r])
+    if K.shape[0] == 0 or K.shape[1] == 0:
+        return np.zeros(K.shape[0])
+    return _p2_leverage(K)[0]
 
 
 def numerical_rank(K) -> int:
-    """Numerical rank of ``K`` with the tolerance used by :func:`leverage_scores`."""
+    """Numerical rank of ``K`` as decided by :func:`leverage_scores` (directions above the keys' noise level)."""
     K = _matrix("K", K)
-    return _row_space(K).rank
+    if K.shape[0] == 0 or K.shape[1] == 0:
+        return 0
+    return _p2_leverage(K)[1].rank
 
 
 def _lewis_step_size(p: float) -> float:
@@ -256,6 +424,9 @@ def lewis_weights(K, p: float, *, tol: float = 1e-10, max_iter: int = 1000) -> n
     K = _matrix("K", K)
     p = _check_p(p)
     _check_iteration(tol, max_iter)
+    # Lewis weights are invariant under K -> K M (M invertible): exact power-of-two column balancing keeps the
+    # SVDs of the iteration away from overflow and underflow.
+    K = _balance_keys(K)[0]
     tau, _ = _svd(K)
     w = np.zeros(K.shape[0])
     # A zero row may get a rounding-level tau from the SVD; its weight is exactly 0 (and log 0 is not finite).
@@ -283,7 +454,10 @@ def lewis_weights(K, p: float, *, tol: float = 1e-10, max_iter: int = 1000) -> n
 
 
 def _check_iteration(tol: float, max_iter: int) -> None:
-    if not (tol > 0 and int(max_iter) >= 1):
+    tol = _real("tol", tol)
+    if isinstance(max_iter, bool | np.bool_) or not isinstance(max_iter, int | np.integer):
+        raise ParameterError(f"max_iter must be an integer, got {max_iter!r}")
+    if not (tol > 0 and max_iter >= 1):
         raise ParameterError(f"need tol > 0 and max_iter >= 1, got tol={tol}, max_iter={max_iter}")
 
 
@@ -342,6 +516,7 @@ def universal_set(K, eps: float, p: float = 2, *, tol: float = 1e-10, max_iter: 
     """
     K = _matrix("K", K)
     eps, p = _check_eps(eps), _check_p(p)
+    _check_iteration(tol, max_iter)
     if p == 2.0:
         return np.flatnonzero(leverage_scores(K) >= eps)
     w = lewis_weights(K, p, tol=tol, max_iter=max_iter)
@@ -380,9 +555,11 @@ def streaming_universal_set(chunks: Chunks, eps: float, p: float = 2, *, tol: fl
                             max_iter: int = 1000) -> np.ndarray:
     """:func:`universal_set` over keys given as a stream of row chunks, in memory independent of ``n``.
 
-    For ``p = 2``: two passes. Pass 1 accumulates the triangular factor ``R`` of ``K`` (``R^T R = K^T K``,
-    ``O(d^2)`` memory; the Gram matrix is kept factored so that its condition number is not squared). Pass 2
-    emits every global index ``j`` with ``tau_j = k_j^T (K^T K)^+ k_j >= eps``.
+    For ``p = 2``: four passes. Pass 0 finds the power-of-two balancing of the columns. Pass 1 accumulates the
+    triangular factor ``R`` of ``K`` (``R^T R = K^T K``, ``O(d^2)`` memory; the Gram matrix is kept factored so
+    that its condition number is not squared). Pass 2 decides the rank from the keys' own noise level
+    (:func:`_significant`) and factors the kept part of ``K V``. Pass 3 emits every global index ``j`` with
+    ``tau_j = k_j^T (K^T K)^+ k_j >= eps``: the same decisions as :func:`universal_set`.
 
     For ``p != 2``: a weight of the Lewis iteration is a function of ``k_j`` and ``d x d`` matrices only
     (``x_j = sum_s c_s log(k_j^T M_s^+ k_j)`` over the factored ``M_s = K^T W_{s-1}^{1-2/p} K`` of earlier
@@ -412,6 +589,8 @@ def streaming_universal_set(chunks: Chunks, eps: float, p: float = 2, *, tol: fl
     eps, p = _check_eps(eps), _check_p(p)
     _check_iteration(tol, max_iter)
     source = _chunk_source(chunks)
+    if p == 2.0:
+        return _streaming_p2(source, eps)
     acc: _StreamingR | None = None
     for _, c in _passes(source, None, None):
         acc = acc if acc is not None else _StreamingR(c.shape[1])
@@ -419,8 +598,6 @@ def streaming_universal_set(chunks: Chunks, eps: float, p: float = 2, *, tol: fl
     if acc is None or acc.n == 0:
         return np.zeros(0, dtype=np.int64)
     d, n, space = acc.d, acc.n, acc.row_space()
-    if p == 2.0:
-        return _emit(source, d, n, lambda c: space.quad(c) >= eps)
 
     alpha, factor = _lewis_step_size(p), _distance_factor(p)
     # x_t = sum_s coefs[s] * log(quad under spaces[s]); x_0 = log tau uses the factor of K itself.
@@ -462,6 +639,33 @@ def streaming_universal_set(chunks: Chunks, eps: float, p: float = 2, *, tol: fl
     return _emit(source, d, n, heavy)
 
 
+def _streaming_p2(source: Callable[[], Iterator[np.ndarray]], eps: float) -> np.ndarray:
+    """A few passes, ``O(d^2 + chunk d)`` memory: the same decisions as :func:`universal_set` at ``p = 2``.
+
+    Pass 0 finds the balancing exponents (largest entry of each column); the passes of
+    :func:`_lev_space_from_source` decide the rank (two); a last pass emits the keys with
+    ``tau_j >= eps``.
+    """
+    d = n = None
+    top = None
+    for _, c in _passes(source, None, None):
+        d = c.shape[1]
+        m = np.abs(c).max(axis=0, initial=0.0)
+        top = m if top is None else np.maximum(top, m)
+        n = (n or 0) + c.shape[0]
+    if d is None or not n:
+        return np.zeros(0, dtype=np.int64)
+    e = np.where(top > 0, np.frexp(top)[1], 0).astype(np.int64)
+
+    def balanced(c: np.ndarray) -> np.ndarray:
+        cb = np.ldexp(c, -e[None, :])
+        _flushed(c, cb, "a column of K")
+        return cb
+
+    space = _lev_space_from_source(lambda: (balanced(c) for _, c in _passes(source, d, n)), d)
+    return _emit(source, d, n, lambda c: space.quad(balanced(c)) >= eps)
+
+
 def _emit(source, d: int, n: int, predicate: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     found = [off + np.flatnonzero(predicate(c)) for off, c in _passes(source, d, n)]
     return np.concatenate(found).astype(np.int64) if found else np.zeros(0, dtype=np.int64)
@@ -470,29 +674,96 @@ def _emit(source, d: int, n: int, predicate: Callable[[np.ndarray], np.ndarray])
 # ----------------------------------------------------------------------------------------- heavy entries
 
 
-def _null_rows(Q: np.ndarray, z: np.ndarray, k_fro: float) -> np.ndarray:
+#: Keys with ``tau_j >= eps * _CANDIDATE_FACTOR`` are scored by :func:`heavy_entries`. A score and the
+#: leverage score bounding it are computed by different float64 formulas, and ``tau_j`` of a direction with a
+#: small singular value can be off by a few percent; an extra candidate costs one score column, a missing one
+#: a heavy entry. The candidates stay a universal set of size ``<= 2 rank / eps``.
+_CANDIDATE_FACTOR = 0.5
+
+
+#: Rows whose ``||R q||`` may be off by more than this relative amount get their normaliser computed exactly.
+_REDO_NORMALISER = 1e-3
+
+
+def _null_rows(log_norm: np.ndarray, noise2: np.ndarray, d: int) -> np.ndarray:
     """Rows whose normaliser is at the rounding level of its scores: ``q_i`` is orthogonal to every key.
 
-    A computed score ``<q, k_j>`` carries an absolute error of about ``d u ||q|| ||k_j||``, so a normaliser
-    below ``(4 d u ||q|| ||K||_F)^2`` is noise and the row ``A_i`` is ``0/0``; such a row has no heavy entry.
+    A computed score ``<q, k_j>`` errs by at most ``gamma_d (|q| . |k_j|)``, so a normaliser ``||K q||^2`` not
+    above ``(4 d u)^2 sum_j (|q| . |k_j|)^2`` may be pure rounding and the row ``A_i`` is ``0/0``; such a
+    row has no heavy entry. Unlike a bound through ``||q|| ||K||_F`` this is zero for exact zeros (a query
+    orthogonal to all but one key in exact arithmetic is never declared null).
     """
-    d = Q.shape[1]
-    noise = 4.0 * max(d, 1) * _UNIT * np.linalg.norm(Q, axis=1) * k_fro
-    return z <= noise**2
+    with np.errstate(divide="ignore"):
+        log_noise = 0.5 * np.log(noise2) + np.log(4.0 * max(d, 1) * _UNIT)
+    return ~(log_norm > log_noise)
 
 
-def heavy_entries(Q, K, eps: float, p: float = 2, *, return_values: bool = False, tol: float = 1e-10):
+def _heavy(Q, K, eps, p, tol) -> tuple[np.ndarray, np.ndarray]:
+    Q, K = _matrix("Q", Q), _matrix("K", K)
+    eps, p = _check_eps(eps), _check_p(p)
+    _check_iteration(tol, 1)
+    if Q.shape[1] != K.shape[1]:
+        raise ParameterError(f"Q has {Q.shape[1]} columns but K has {K.shape[1]}; they must share d")
+    d = K.shape[1]
+    if K.shape[0] == 0 or Q.shape[0] == 0 or d == 0:
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
+    # Balancing is exact and leaves A unchanged; afterwards no score, square or normaliser over- or underflows.
+    tau, space, e = _p2_leverage(K)
+    Kb = np.ldexp(K, -e[None, :])
+    Qb = _balance_queries(Q, e)
+    if p == 2.0:
+        cand = np.flatnonzero(tau >= eps * _CANDIDATE_FACTOR)
+    else:
+        cand = universal_set(Kb, eps * _CANDIDATE_FACTOR, p, tol=tol)
+    Kc = Kb[cand]
+    colnorm = np.sqrt(np.diag(space.G))
+    out_i, out_j, out_v = [], [], []
+    for start in range(0, Qb.shape[0], _BLOCK_ROWS):
+        Qblk = Qb[start:start + _BLOCK_ROWS]
+        # Whether a row's scores are all noise does not depend on p, so the p = 2 test serves both.
+        log_norm = space.log_norm(Qblk)
+        null = _null_rows(log_norm, space.noise2(Qblk), d)
+        slack = np.zeros(Qblk.shape[0])
+        if p == 2.0:
+            log_z = 2.0 * log_norm
+            # ||R q|| errs by at most about _NOISE d u sum_c |q_c| ||K_:,c|| (Householder QR is backward stable
+            # column by column). Rows where that is above 1e-3 of ||R q|| get their normaliser summed score by
+            # score, as dense_scores does (O(n d) each); the others widen the threshold by the error.
+            with np.errstate(divide="ignore", invalid="ignore"):
+                log_rho = np.log(_noise_level(d) * (np.abs(Qblk) @ colnorm)) - log_norm
+            redo = ~null & ~(log_rho <= np.log(_REDO_NORMALISER))
+            if redo.any():
+                log_z[redo] = _log_normaliser(Qblk[redo], Kb, 2.0)
+            slack = np.where(redo | null, 0.0, 2.0 * np.log1p(np.exp(np.minimum(log_rho, 0.0))))
+        else:
+            log_z = _log_normaliser(Qblk, Kb, p)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logA = p * np.log(np.abs(Qblk @ Kc.T)) - log_z[:, None]
+        logA[null] = -np.inf
+        i, j = np.nonzero(logA + slack[:, None] >= np.log(eps))
+        out_i.append(i + start)
+        out_j.append(cand[j])
+        out_v.append(np.exp(logA[i, j]))
+    pairs = np.stack([np.concatenate(out_i), np.concatenate(out_j)], axis=1).astype(np.int64)
+    return pairs, np.concatenate(out_v)
+
+
+def heavy_entries(Q, K, eps: float, p: float = 2, *, tol: float = 1e-10) -> np.ndarray:
     """Every entry ``A_ij >= eps`` of ``A = rownormalise(|Q K^T|^p)``, found without forming ``A``.
 
-    For ``p = 2`` this takes ``O((n_q + n) d^2 + n_q d |U|)`` time with ``|U| <= rank/eps``: the row
-    normaliser ``sum_l <q_i, k_l>^2 = q_i^T (K^T K) q_i = ||S V^T q_i||^2`` comes from the SVD of ``K`` and
-    the candidates are the universal set (keys with ``tau_j >= eps``, less a relative ``1e-9`` rounding
-    slack). For ``p != 2`` the candidates are the Lewis-weight universal set, but the normaliser ``sum_l
+    For ``p = 2`` this takes ``O((n_q + n) d^2 + n_q d |U|)`` time with ``|U| <= 2 rank/eps``: the row
+    normaliser ``sum_l <q_i, k_l>^2 = ||K q_i||^2 = ||R q_i||^2`` comes from the triangular factor of ``K``
+    and the candidates are the keys with ``tau_j >= eps/2`` (a universal set with room for the rounding of
+    ``tau``). For ``p != 2`` the candidates are the Lewis-weight universal set, but the normaliser ``sum_l
     |<q_i, k_l>|^p`` has no ``d x d`` summary and is computed exactly in ``O(n_q n d)`` time (blocked,
     ``O(block * n)`` memory).
 
-    A row whose scores are all zero to rounding (``q_i`` orthogonal to every key) has ``A_i = 0/0``; it
-    contributes no entries.
+    The inputs are first balanced by powers of two (exact, and ``A`` does not change), and ``A`` is formed as
+    ``exp(p log|score| - log normaliser)``, so inputs scaled by ``1e300`` or ``1e-320`` give the same entries;
+    inputs spanning more than the float64 range raise :class:`~instances.errors.NumericalError`. The rank of
+    ``K`` is decided from the keys' own rounding level (:func:`leverage_scores`), not from ``n``. A row whose
+    scores are all zero to rounding (``q_i`` orthogonal to every key) has ``A_i = 0/0``; it contributes no
+    entries.
 
     Parameters
     ----------
@@ -502,61 +773,36 @@ def heavy_entries(Q, K, eps: float, p: float = 2, *, return_values: bool = False
         Threshold in ``(0, 1]``.
     p : float
         Exponent of ``f(x) = |x|^p``.
-    return_values : bool
-        Also return the values ``A_ij`` of the entries found.
+    tol : float
+        Accuracy of the Lewis weights (``p != 2``).
 
     Returns
     -------
-    pairs : numpy.ndarray of int64, shape (m, 2)
-        The ``(i, j)`` pairs in lexicographic order.
-    values : numpy.ndarray, shape (m,)
-        Only with ``return_values``.
+    numpy.ndarray of int64, shape (m, 2)
+        The ``(i, j)`` pairs in lexicographic order; :func:`heavy_entries_with_values` also returns ``A_ij``.
 
     Examples
     --------
     >>> K = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0]])
     >>> Q = np.array([[2.0, 1.0], [0.0, 2.0], [0.0, 0.0]])  # the last query is orthogonal to every key
-    >>> pairs, vals = heavy_entries(Q, K, 0.25, return_values=True)
+    >>> heavy_entries(Q, K, 0.25).tolist()
+    [[0, 0], [1, 1], [1, 2], [1, 3]]
+    """
+    return _heavy(Q, K, eps, p, tol)[0]
+
+
+def heavy_entries_with_values(Q, K, eps: float, p: float = 2, *, tol: float = 1e-10
+                              ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`heavy_entries` and the values ``A_ij`` of the entries found (same order).
+
+    Examples
+    --------
+    >>> K = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0]])
+    >>> pairs, vals = heavy_entries_with_values(np.array([[2.0, 1.0], [0.0, 2.0]]), K, 0.25)
     >>> pairs.tolist(), vals.round(4).tolist()
     ([[0, 0], [1, 1], [1, 2], [1, 3]], [0.5714, 0.3333, 0.3333, 0.3333])
     """
-    Q, K = _matrix("Q", Q), _matrix("K", K)
-    eps, p = _check_eps(eps), _check_p(p)
-    if Q.shape[1] != K.shape[1]:
-        raise ParameterError(f"Q has {Q.shape[1]} columns but K has {K.shape[1]}; they must share d")
-    k_fro = float(np.linalg.norm(K))
-    if p == 2.0:
-        tau, space = _svd(K)
-        cand = np.flatnonzero(tau >= eps * (1.0 - _CANDIDATE_SLACK))
-    else:
-        space = _row_space(K)
-        cand = universal_set(K, eps * (1.0 - _CANDIDATE_SLACK), p, tol=tol)
-    Kc = K[cand]
-    out_i, out_j, out_v = [], [], []
-    for start in range(0, Q.shape[0], _BLOCK_ROWS):
-        Qb = Q[start:start + _BLOCK_ROWS]
-        if p == 2.0:
-            z = space.gram_quad(Qb)
-            null = _null_rows(Qb, z, k_fro)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                A = (Qb @ Kc.T) ** 2 / z[:, None]
-        else:
-            # Whether a row's scores are all noise does not depend on p, so the p = 2 test is reused.
-            null = _null_rows(Qb, space.gram_quad(Qb), k_fro)
-            log_z = _log_normaliser(Qb, K, p)
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                A = np.exp(p * np.log(np.abs(Qb @ Kc.T)) - log_z[:, None])
-        A[null] = 0.0
-        i, j = np.nonzero(A >= eps)
-        out_i.append(i + start)
-        out_j.append(cand[j])
-        out_v.append(A[i, j])
-    if out_i:
-        pairs = np.stack([np.concatenate(out_i), np.concatenate(out_j)], axis=1).astype(np.int64)
-        vals = np.concatenate(out_v)
-    else:
-        pairs, vals = np.zeros((0, 2), dtype=np.int64), np.zeros(0)
-    return (pairs, vals) if return_values else pairs
+    return _heavy(Q, K, eps, p, tol)
 
 
 def _log_normaliser(Qb: np.ndarray, K: np.ndarray, p: float) -> np.ndarray:
@@ -573,12 +819,17 @@ def _log_normaliser(Qb: np.ndarray, K: np.ndarray, p: float) -> np.ndarray:
 def dense_scores(Q, K, p: float = 2) -> np.ndarray:
     """The dense matrix ``A = rownormalise(|Q K^T|^p)`` (``O(n_q n d)`` time and ``n_q x n`` memory).
 
-    A reference for tests and benchmarks. Rows whose scores are all exactly zero are returned as zero rows.
+    A reference for tests and benchmarks, computed in log space after the same exact power-of-two balancing
+    as :func:`heavy_entries`. Rows whose scores are all exactly zero are returned as zero rows.
     """
     Q, K = _matrix("Q", Q), _matrix("K", K)
     p = _check_p(p)
+    if Q.shape[1] != K.shape[1]:
+        raise ParameterError(f"Q has {Q.shape[1]} columns but K has {K.shape[1]}; they must share d")
+    Kb, e = _balance_keys(K)
+    Qb = _balance_queries(Q, e)
     with np.errstate(divide="ignore"):
-        L = p * np.log(np.abs(Q @ K.T))
+        L = p * np.log(np.abs(Qb @ Kb.T))
     log_z = logsumexp(L, axis=1)
     with np.errstate(invalid="ignore"):
         A = np.exp(L - log_z[:, None])
@@ -589,8 +840,25 @@ def dense_scores(Q, K, p: float = 2) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------- attention
 
 
-def lev_attention(Q, K, V, eps: float, kind: str | float = "softmax", *, scale: float | None = None,
-                  return_indices: bool = False, tol: float = 1e-10):
+def _lev(Q, K, V, eps, kind, scale, tol) -> tuple[LogArray, np.ndarray]:
+    Q, K, V, scale = check_attention_inputs(Q, K, V, scale)
+    eps = _check_eps(eps)
+    if isinstance(kind, str):
+        if kind != "softmax":
+            raise ParameterError(f'kind must be "softmax" or a positive exponent p, got {kind!r}')
+        tau = leverage_scores(K)
+        U = np.flatnonzero(tau >= eps)
+        if U.size == 0:
+            U = np.array([int(np.argmax(tau))])
+        return exact(Q, K[U], V[U], scale=scale), U
+    p = _check_p(kind)
+    _check_iteration(tol, 1)
+    U = universal_set(K, eps, p, tol=tol)
+    return _power_attention(Q, K[U], V[U], p), U
+
+
+def lev_attention(Q, K, V, *, eps: float, kind: str | float = "softmax", scale: float | None = None,
+                  tol: float = 1e-10) -> LogArray:
     """Attention restricted to the universal set ``U`` of the keys, in signed log space.
 
     * ``kind="softmax"``: the LevAttention heuristic of the paper, ``exact(Q, K[U], V[U], scale=scale)`` with
@@ -607,41 +875,41 @@ def lev_attention(Q, K, V, eps: float, kind: str | float = "softmax", *, scale: 
     Q, K, V : array_like
         Shapes ``(n_q, d)``, ``(n, d)``, ``(n, d_v)``.
     eps : float
-        Sensitivity threshold in ``(0, 1]``.
+        Sensitivity threshold in ``(0, 1]`` (keyword-only).
     kind : "softmax" or float
     scale : float, optional
         Softmax temperature, default ``1/d`` as in :func:`~finegrained.attention.exact.exact`.
-    return_indices : bool
-        Also return ``U`` (its size is ``len(U)``).
+    tol : float
+        Accuracy of the Lewis weights (``kind = p != 2``).
 
     Returns
     -------
     LogArray, shape (n_q, d_v)
-        And the sorted index array ``U`` with ``return_indices``.
+        :func:`lev_attention_with_keys` also returns the sorted index array ``U``.
 
     Examples
     --------
     >>> rng = np.random.default_rng(0)
     >>> Q, K, V = rng.normal(size=(4, 2)), rng.normal(size=(6, 2)), rng.normal(size=(6, 1))
-    >>> out, U = lev_attention(Q, K, V, 0.2, return_indices=True)
+    >>> lev_attention(Q, K, V, eps=0.2).shape
+    (4, 1)
+    """
+    return _lev(Q, K, V, eps, kind, scale, tol)[0]
+
+
+def lev_attention_with_keys(Q, K, V, *, eps: float, kind: str | float = "softmax", scale: float | None = None,
+                            tol: float = 1e-10) -> tuple[LogArray, np.ndarray]:
+    """:func:`lev_attention` and the sorted indices ``U`` of the keys it kept.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> Q, K, V = rng.normal(size=(4, 2)), rng.normal(size=(6, 2)), rng.normal(size=(6, 1))
+    >>> out, U = lev_attention_with_keys(Q, K, V, eps=0.2)
     >>> len(U) <= 2 / 0.2, out.shape
     (True, (4, 1))
     """
-    Q, K, V, scale = check_attention_inputs(Q, K, V, scale)
-    eps = _check_eps(eps)
-    if isinstance(kind, str):
-        if kind != "softmax":
-            raise ParameterError(f'kind must be "softmax" or a positive exponent p, got {kind!r}')
-        tau = leverage_scores(K)
-        U = np.flatnonzero(tau >= eps)
-        if U.size == 0:
-            U = np.array([int(np.argmax(tau))])
-        out = exact(Q, K[U], V[U], scale=scale)
-    else:
-        p = _check_p(kind)
-        U = universal_set(K, eps, p, tol=tol)
-        out = _power_attention(Q, K[U], V[U], p)
-    return (out, U) if return_indices else out
+    return _lev(Q, K, V, eps, kind, scale, tol)
 
 
 def _power_attention(Q: np.ndarray, K: np.ndarray, V: np.ndarray, p: float) -> LogArray:
@@ -649,8 +917,10 @@ def _power_attention(Q: np.ndarray, K: np.ndarray, V: np.ndarray, p: float) -> L
     n_q, d_v = Q.shape[0], V.shape[1]
     if K.shape[0] == 0:
         return LogArray(np.zeros((n_q, d_v), dtype=np.int8), np.full((n_q, d_v), -np.inf))
+    Kb, e = _balance_keys(K)  # exact, and A does not change: no overflow in Q K^T for huge or tiny inputs
+    Qb = _balance_queries(Q, e)
     with np.errstate(divide="ignore"):
-        L = p * np.log(np.abs(Q @ K.T))
+        L = p * np.log(np.abs(Qb @ Kb.T))
     m = L.max(axis=1)
     dead = np.isneginf(m)
     E = np.exp(L - np.where(dead, 0.0, m)[:, None])
@@ -660,6 +930,12 @@ def _power_attention(Q: np.ndarray, K: np.ndarray, V: np.ndarray, p: float) -> L
     return LogArray.from_float(out)
 
 
-def lev_oracle(Q, K, V, *, scale: float | None = None, eps: float = DEFAULT_EPS) -> LogArray:
-    """The ``"lev"`` oracle: softmax LevAttention with threshold ``eps`` (a heuristic, no error guarantee)."""
-    return lev_attention(Q, K, V, eps, "softmax", scale=scale)
+def lev_oracle(Q, K, V, *, scale: float | None = None, log_eps: float | None = None,
+               eps: float = DEFAULT_EPS) -> OracleAnswer:
+    """The ``"lev"`` oracle: softmax LevAttention with threshold ``eps``; it certifies nothing.
+
+    Softmax has no size-independent universal set, so no error bound holds: the answer carries the ``"none"``
+    certificate (:data:`~finegrained.attention.protocol.UNCERTIFIED`). ``log_eps`` is accepted and ignored.
+    """
+    out, U = _lev(Q, K, V, eps, "softmax", scale, 1e-10)
+    return OracleAnswer(out, UNCERTIFIED, info={"eps": eps, "kept_keys": int(U.size)})

@@ -18,9 +18,11 @@ Three pieces differ from the paper, each for a stated reason:
   monomial coefficients stay close to ``1/k!``. Two polynomials with closed-form relative-error bounds are
   considered, and the smallest degree whose *proved* bound is at most ``eps`` is used (see
   :func:`exp_polynomial`).
-* **Certificate.** The returned :attr:`PolyResult.error_bound` is the Lemma 3.5 + Lemma 3.6 bound plus a
-  proved bound on float64 rounding, which the paper ignores and which dominates once ``e^{2R}`` approaches
-  ``1/eps``.
+* **Certificate.** The returned :attr:`PolyResult.error_bound` is the Lemma 3.5 + Lemma 3.6 bound, with the
+  sharp constant ``2 eps_A / (1 + sqrt(1 - eps_A^2)) ~ eps_A`` in place of ``2 eps_A``
+  (:func:`lemma_3_6_factor`), plus a proved bound on float64 rounding, which the paper ignores and which
+  dominates once ``e^{2R}`` approaches ``1/eps``. :func:`poly_oracle` reports it as an ``"additive"``
+  certificate, per entry, and plans ``eps_A`` from a requested accuracy.
 """
 
 from __future__ import annotations
@@ -32,10 +34,10 @@ from dataclasses import dataclass
 import mpmath
 import numpy as np
 
-from instances.errors import NumericalError, ParameterError, ResourceLimitError
+from instances.errors import NumericalError, ParameterError, ResourceLimitError, UncertifiedError
 from instances.logspace import LogArray
 
-from .exact import check_attention_inputs
+from .protocol import Certificate, OracleAnswer, check_attention_inputs
 
 #: unit roundoff of float64
 UNIT_ROUNDOFF = 2.0**-53
@@ -46,6 +48,41 @@ DEFAULT_BLOCK_BYTES = 32 * 2**20
 #: number of points of the dense grid on which every chosen polynomial is re-checked
 GRID_POINTS = 4097
 _LN10 = math.log(10.0)
+#: default relative accuracy ``eps_A`` of the ``"poly"`` oracle when no accuracy is requested
+DEFAULT_ORACLE_EPS = 1e-6
+#: largest ``eps_A`` the oracle plans with: a larger one saves at most a degree or two
+_MAX_PLANNED_EPS = 0.5
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Parameter checks (every bad value is one ParameterError line, never a raw Python or numpy exception)
+# ------------------------------------------------------------------------------------------------------------
+
+
+def _real(name: str, x, *, finite: bool = True) -> float:
+    """``x`` as a Python float; bools, complex numbers, strings and NaN are refused."""
+    if isinstance(x, bool | np.bool_) or not isinstance(x, int | float | np.integer | np.floating):
+        raise ParameterError(f"{name} must be a real number, got {x!r}")
+    x = float(x)
+    if math.isnan(x) or (finite and math.isinf(x)):
+        raise ParameterError(f"{name} must be a finite real number, got {x}")
+    return x
+
+
+def _int(name: str, x, minimum: int) -> int:
+    """``x`` as a Python int ``>= minimum``; floats (even integral ones), bools and strings are refused."""
+    if isinstance(x, bool | np.bool_) or not isinstance(x, int | np.integer):
+        raise ParameterError(f"{name} must be an integer, got {x!r}")
+    if x < minimum:
+        raise ParameterError(f"{name} must be >= {minimum}, got {x}")
+    return int(x)
+
+
+def _check_eps(eps) -> float:
+    eps = _real("eps", eps)
+    if not 0.0 < eps < 1.0:
+        raise ParameterError(f"eps must lie in (0, 1), got {eps}")
+    return eps
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -75,8 +112,10 @@ def log_relative_error_bound(radius: float, degree: int, method: str) -> float:
         ``g >= 0``.
     method : {"chebyshev", "taylor"}
     """
-    if radius < 0 or degree < 0:
-        raise ParameterError(f"need radius >= 0 and degree >= 0, got R={radius}, g={degree}")
+    radius = _real("radius", radius)
+    degree = _int("degree", degree, 0)
+    if radius < 0:
+        raise ParameterError(f"need radius >= 0, got R={radius}")
     if radius == 0:
         return -math.inf
     g1 = degree + 1
@@ -125,9 +164,14 @@ def choose_degree(radius: float, eps: float) -> tuple[int, str, float]:
         The degree, the polynomial family achieving it (Chebyshev preferred on ties) and the natural log of
         its proved relative error bound.
     """
-    if not 0.0 < eps < 1.0:
-        raise ParameterError(f"eps must lie in (0, 1), got {eps}")
-    log_eps = math.log(eps)
+    return _choose_degree_log(radius, math.log(_check_eps(eps)))
+
+
+def _choose_degree_log(radius: float, log_eps: float) -> tuple[int, str, float]:
+    """:func:`choose_degree` for ``eps = e^{log_eps}`` given by its log (pure arithmetic)."""
+    radius = _real("radius", radius)
+    if radius < 0:
+        raise ParameterError(f"radius must be >= 0, got {radius}")
     best = None
     for method in ("chebyshev", "taylor"):
         g = _smallest_degree(radius, log_eps, method)
@@ -204,7 +248,6 @@ def _exact_coefficients(radius: float, degree: int, method: str) -> list:
     return [b[k] / rad**k for k in range(n)]
 
 
-@functools.lru_cache(maxsize=128)
 def exp_polynomial(radius: float, eps: float) -> ExpPolynomial:
     """Relative-error polynomial for ``exp`` on ``[-R, R]`` (Lemma 2.1 and Corollary 2.2, made explicit).
 
@@ -223,9 +266,14 @@ def exp_polynomial(radius: float, eps: float) -> ExpPolynomial:
     >>> p.degree, p.method, p.bound <= 1e-6, p.grid_error <= 1e-6
     (8, 'chebyshev', True, True)
     """
-    radius = float(radius)
-    if not math.isfinite(radius) or radius < 0:
+    radius = _real("radius", radius)
+    if radius < 0:
         raise ParameterError(f"radius must be finite and >= 0, got {radius}")
+    return _exp_polynomial(radius, _check_eps(eps))
+
+
+@functools.lru_cache(maxsize=128)
+def _exp_polynomial(radius: float, eps: float) -> ExpPolynomial:
     g, method, log_bound = choose_degree(radius, eps)
     with mpmath.workdps(30 + g):
         exact = _exact_coefficients(radius, g, method)
@@ -292,11 +340,13 @@ class MonomialIndex:
         return self.offsets[-1]
 
     @classmethod
-    @functools.lru_cache(maxsize=32)
     def build(cls, d: int, g: int) -> MonomialIndex:
         """Index for ``d`` variables and degree ``g``: ``O(r)`` time and memory."""
-        if d < 0 or g < 0:
-            raise ParameterError(f"need d >= 0 and g >= 0, got d={d}, g={g}")
+        return cls._build(_int("d", d, 0), _int("g", g, 0))
+
+    @classmethod
+    @functools.lru_cache(maxsize=32)
+    def _build(cls, d: int, g: int) -> MonomialIndex:
         last = [np.array([-1])]  # last variable of each monomial; -1 for the constant
         mult = [np.array([0])]  # exponent of that last variable
         weight = [np.array([1.0])]
@@ -352,13 +402,28 @@ def feature_maps(
     >>> U1.shape, (U1 @ U2.T).tolist()  # x = 1 and x = 1.5
     ((1, 6), [[2.5, 3.625]])
     """
-    Q = np.asarray(Q, dtype=np.float64)
-    K = np.asarray(K, dtype=np.float64)
-    coefficients = np.asarray(coefficients, dtype=np.float64)
+    Q, K, _, scale = check_attention_inputs(Q, K, np.zeros((np.shape(K)[0] if np.ndim(K) == 2 else 0, 1)), scale)
+    coefficients = _as_vector("coefficients", coefficients)
+    if coefficients.size == 0:
+        raise ParameterError("coefficients must hold at least the constant term")
     index = MonomialIndex.build(Q.shape[1], len(coefficients) - 1)
     U1 = index.monomials(Q) * _column_coefficients(index, coefficients, scale)
     U2 = index.monomials(K)
     return U1, U2
+
+
+def _as_vector(name: str, x) -> np.ndarray:
+    if isinstance(x, np.ndarray) and x.dtype.kind not in "biuf":
+        raise ParameterError(f"{name} must be real numbers, got dtype {x.dtype}")
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"{name} must be real numbers ({exc})") from None
+    if arr.ndim != 1:
+        raise ParameterError(f"{name} must be a 1-D array, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise NumericalError(f"{name} contains NaN or infinite values")
+    return arr
 
 
 def _column_coefficients(index: MonomialIndex, coefficients: np.ndarray, scale: float) -> np.ndarray:
@@ -510,12 +575,16 @@ def poly_plan(
     >>> poly_plan(2**16, 4, 1.0, 1e-6).rank
     495
     """
-    if n < 1 or d < 1:
-        raise ParameterError(f"need n >= 1 and d >= 1, got n={n}, d={d}")
-    if not (math.isfinite(B) and B >= 0):
+    n, d = _int("n", n, 1), _int("d", d, 1)
+    d_v = d if d_v is None else _int("d_v", d_v, 1)
+    B = _real("B", B)
+    if B < 0:
         raise ParameterError(f"B must be finite and >= 0, got {B}")
-    scale = 1.0 / d if scale is None else float(scale)
-    return _plan(n, n, d, d if d_v is None else d_v, abs(scale) * d * B * B, eps, max_memory)
+    scale = 1.0 / d if scale is None else _real("scale", scale)
+    radius = abs(scale) * d * B * B
+    if not math.isfinite(radius):
+        raise ParameterError(f"the score radius |scale| d B^2 overflows float64 (B = {B:g}, d = {d})")
+    return _plan(n, n, d, d_v, radius, _check_eps(eps), _int("max_memory", max_memory, 1))
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -572,98 +641,118 @@ def score_radius(Q: np.ndarray, K: np.ndarray, scale: float) -> float:
     return abs(scale) * min(entry, norms)
 
 
-def poly(
-    Q, K, V, *, eps: float, B: float | None = None, scale: float | None = None,
-    max_memory: int = DEFAULT_MAX_MEMORY, block_bytes: int = DEFAULT_BLOCK_BYTES,
-) -> PolyResult:
-    """Alman-Song Algorithm 1: approximate attention in ``O(n r (d_v + 1))`` time with a proved error bound.
+def lemma_3_6_factor(eps_a: float) -> float:
+    r"""``2 eps_A / (1 + sqrt(1 - eps_A^2))``: the sharp constant of Lemma 3.6 for ``D~ = diag(A~ 1)``.
 
-    Steps: compute the score interval ``[-R, R]`` (:func:`score_radius`, Lemma 3.3); plan and refuse instances
-    whose rank does not fit in ``max_memory`` (:func:`poly_plan`); pick the polynomial
-    (:func:`exp_polynomial`, Corollary 2.2); accumulate ``U2^T [V | 1]`` over key blocks and multiply by
-    ``U1`` over query blocks (Algorithm 1, lines 6-11; Lemma 3.4).
-
-    **Certificate.** Write ``A = exp(s Q K^T)``, ``D = diag(A 1)``, ``A~ = P(s Q K^T)`` and ``D~ = diag(A~
-    1)``.
-
-    1. Positivity. ``|A~_ij - A_ij| <= eps_A A_ij`` with ``eps_A < 1`` gives ``A~_ij >= (1 - eps_A) A_ij >
-       0``, hence ``D~_ii >= (1 - eps_A) D_ii > 0`` (Lemma 3.5 also gives ``|D~ - D| <= eps_A D``, i.e.
-       ``eps_D = eps_A``).
-    2. Lemma 3.6 in exact arithmetic: ``|D~^{-1} A~ V - D^{-1} A V| <= (eps_A + eps_D) ||V||_max = 2 eps_A
-       ||V||_max``. Its first term uses ``sum_l A~_il / D~_ii = 1``, which holds because ``D~`` is the row sum
-       of ``A~``. The lemma as stated, for *any* ``D~`` within ``eps_D`` of ``D``, is false: ``n = 1``, ``A~ =
-       A``, ``D~ = (1 - eps_D) D`` gives error ``eps_D/(1 - eps_D) ||V||``.
-    3. Rounding. Every product of Algorithm 1 is a sum of at most ``m = n_k + r + 4g + 16`` rounded operations
-       on terms whose absolute values sum to at most ``sum_j sum_alpha |U1_i,alpha U2_j,alpha| |V_j|
-       <= n_k ||V|| S`` with ``S = sum_k |c_k| R^k`` (multinomial theorem applied to ``|q|.|k|``). Since
-       ``D_ii >= n_k e^{-R}``, the computed numerator and denominator differ from the exact-arithmetic ones by
-       at most ``eps_round D_ii ||V||`` and ``eps_round D_ii``, with ``eps_round = gamma_m S e^R``. Writing
-       the computed output as ``(N~ + e) / (D~ + f)`` and ``|N~ / D~| <= ||V||`` gives an extra
-       ``2 eps_round ||V|| / (1 - eps_A - eps_round)``, plus one rounding of the final division.
-
-    So ``error_bound = 2 eps_A ||V|| + 2 eps_round ||V|| / (1 - eps_A - eps_round)``, inflated by ``(1 + u)``
-    for the division. ``eps_round`` grows like ``n e^{2R} u``: the monomial basis cancels terms of size
-    ``e^R`` to produce values of size ``e^{-R}``. It is negligible for ``R <= 4`` and ``n <= 2^20`` (at most
-    ~4e-7) and makes the certificate vacuous near ``R ~ 15``, where :class:`NumericalError` is raised.
-
-    A runtime check still raises :class:`NumericalError` if any computed row sum is not positive and finite.
-
-    Parameters
-    ----------
-    Q : array_like, shape (n_q, d)
-    K : array_like, shape (n_k, d)
-    V : array_like, shape (n_k, d_v)
-    eps : float
-        Target relative error ``eps_A`` of the polynomial, in ``(0, 1)``; the output is then within about
-        ``2 eps ||V||_max`` of exact attention.
-    B : float, optional
-        Bound on ``|Q_ij|`` and ``|K_ij|`` (AAttC's ``B``). Validated against the data
-        (:class:`ParameterError` if violated); the interval always uses the data, which is at least as tight
-        as Lemma 3.3 with ``B``.
-    scale : float, optional
-        Default ``1/d``.
-    max_memory : int
-        Bytes. Instances planned above it raise :class:`ResourceLimitError` before any allocation.
-    block_bytes : int
-        Memory of one block of feature rows.
-
-    Returns
-    -------
-    PolyResult
+    If ``A~_ij = A_ij (1 + e_j)`` with ``|e_j| <= eps_A`` and ``D~`` is the row sum of ``A~``, the weights
+    ``w_j = A_ij / D_ii`` move to ``w_j (1 + e_j) / (1 + e)``, ``e = sum_j w_j e_j``, so the row error is at most
+    ``||V||_max sum_j w_j |e_j - e| / (1 + e)``. On ``[-eps_A, eps_A]`` a distribution with mean ``e`` has mean
+    absolute deviation at most ``(eps_A^2 - e^2) / eps_A`` (``|x - e|`` lies below its chord through the
+    endpoints), and ``(eps_A^2 - e^2) / (eps_A (1 + e))`` is largest at ``e = sqrt(1 - eps_A^2) - 1``, where it
+    equals this factor. It is attained (two keys with ``e_j = +-eps_A`` and ``V_j = +-||V||``), is ``eps_A +
+    O(eps_A^3)`` for small ``eps_A``, and is below the paper's ``eps_A + eps_D = 2 eps_A``.
 
     Examples
     --------
-    >>> rng = np.random.default_rng(0)
-    >>> Q, K, V = (rng.uniform(-1, 1, size=(256, 4)) for _ in range(3))
-    >>> res = poly(Q, K, V, eps=1e-6)
-    >>> res.degree, res.rank, res.error_bound < 3e-6
-    (7, 330, True)
+    >>> round(lemma_3_6_factor(1e-3) / 1e-3, 6), round(lemma_3_6_factor(0.6), 6)
+    (1.0, 0.666667)
     """
+    eps_a = _real("eps_a", eps_a)
+    if not 0.0 <= eps_a < 1.0:
+        raise ParameterError(f"eps_a must lie in [0, 1), got {eps_a}")
+    return 2.0 * eps_a / (1.0 + math.sqrt((1.0 - eps_a) * (1.0 + eps_a)))
+
+
+def poly_error_bound(eps_a: float, eps_round: float, v_max: float) -> float:
+    """The certified ``max |poly - exact|`` of :func:`poly` (see its docstring for the derivation).
+
+    ``(lemma_3_6_factor(eps_A) ||V|| + 2 eps_round ||V|| / (1 - eps_A - eps_round))``, plus one rounding of
+    the final division ``u (||V|| + bound)``, all inflated by ``(1 + 4u)`` for the rounding of this formula
+    itself. ``inf`` when ``eps_A + eps_round >= 1`` (no positivity, no certificate).
+    """
+    if not eps_a + eps_round < 1.0:
+        return math.inf
+    bound = lemma_3_6_factor(eps_a) * v_max + 2 * eps_round * v_max / (1 - eps_a - eps_round)
+    return (bound + UNIT_ROUNDOFF * (v_max + bound)) * (1 + 4 * UNIT_ROUNDOFF)
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """Everything :func:`poly` decides before touching an ``n x r`` array."""
+
+    Q: np.ndarray
+    K: np.ndarray
+    V: np.ndarray
+    scale: float
+    radius: float
+    plan: PolyPlan
+    approx: ExpPolynomial
+    eps_round: float
+    v_max: float
+    error_bound: float
+
+
+def _setup(Q, K, V, *, eps: float, B, scale, max_memory, block_bytes, need_log: float | None = None) -> _Setup:
+    """Check, plan and build the polynomial; with ``need_log`` refuse (quickly) a bound above ``e^{need_log}``."""
     Q, K, V, scale = check_attention_inputs(Q, K, V, scale)
     n_q, d = Q.shape
     n_k, d_v = V.shape
-    if not 0.0 < eps < 1.0:
-        raise ParameterError(f"eps must lie in (0, 1), got {eps}")
+    eps = _check_eps(eps)
+    max_memory = _int("max_memory", max_memory, 1)
+    block_bytes = _int("block_bytes", block_bytes, 1)
     if B is not None:
+        B = _real("B", B)
+        if B < 0:
+            raise ParameterError(f"B must be >= 0, got {B}")
         big = max(float(np.abs(Q).max(initial=0.0)), float(np.abs(K).max(initial=0.0)))
         if big > B:
             raise ParameterError(f"entries of Q and K must satisfy |x| <= B = {B}, but one has |x| = {big:g}")
     radius = score_radius(Q, K, scale)
+    if not math.isfinite(radius):
+        raise NumericalError("poly: the score radius overflows float64; rescale the inputs")
+    v_max = float(np.abs(V).max(initial=0.0))
     plan = _plan(n_q, n_k, d, d_v, radius, eps, max_memory, block_bytes)
     if not plan.fits:
         raise ResourceLimitError(plan.explanation)
+    if need_log is not None and v_max > 0:
+        # The rounding term is at least 2 gamma_m S e^R ||V|| with S = sum |c_k| R^k >= P(R) >= (1 - eps_A) e^R,
+        # i.e. at least (1 - eps_A) 2 ||V|| times the plan's gamma_m e^{2R}: a lower bound on the certificate,
+        # so the request is refused before the multiprecision coefficients are computed.
+        log_floor = math.log(2 * v_max * (1 - plan.poly_error)) + math.log(plan.rounding_estimate)
+        if log_floor > need_log:
+            raise UncertifiedError(
+                f"poly cannot reach additive error e^{need_log:.4g}: float64 rounding of the monomial basis "
+                f"alone is about e^{log_floor:.4g} for scores in [-{radius:.4g}, {radius:.4g}]"
+            )
     approx = exp_polynomial(radius, eps)
     g = approx.degree
-    eps_a = approx.bound
     eps_round = _gamma(n_k + plan.rank + 4 * g + 16) * approx.abs_sum * math.exp(radius)
-    if not eps_a + eps_round < 1.0:
+    if not approx.bound + eps_round < 1.0:
         raise NumericalError(
             f"poly: scores in [-{radius:.4g}, {radius:.4g}] need cancellation of terms ~e^{radius:.3g} in "
             f"the monomial basis; float64 rounding (relative {eps_round:.3g}) voids the certificate"
         )
+    bound = poly_error_bound(approx.bound, eps_round, v_max)
+    if need_log is not None and bound > 0 and math.log(bound) > need_log:
+        raise UncertifiedError(f"poly's certified additive error {bound:.3g} (degree {g}, eps_A {approx.bound:.3g}) "
+                               f"is above the e^{need_log:.4g} requested")
+    return _Setup(Q, K, V, scale, radius, plan, approx, eps_round, v_max, bound)
+
+
+def _run(st: _Setup) -> PolyResult:
+    """Algorithm 1, lines 6-11, over blocks of feature rows."""
+    Q, K, V, approx, plan = st.Q, st.K, st.V, st.approx, st.plan
+    n_q, d = Q.shape
+    n_k, d_v = V.shape
+    g, eps_a = approx.degree, approx.bound
     index = MonomialIndex.build(d, g)
     r = index.rank
-    col_coef = _column_coefficients(index, approx.coefficients, scale)
+    # Exact power-of-two balancing: <q 2^a, k 2^b> s 2^{-a-b} = s <q, k>, with both sides' entries below 1, so
+    # the monomials q^alpha, k^alpha neither overflow nor underflow (entries ~1e150 with s ~1e-300 are fine).
+    e_q = int(np.frexp(float(np.abs(Q).max(initial=0.0)))[1])
+    e_k = int(np.frexp(float(np.abs(K).max(initial=0.0)))[1])
+    Q, K = np.ldexp(Q, -e_q), np.ldexp(K, -e_k)
+    col_coef = _column_coefficients(index, approx.coefficients, math.ldexp(st.scale, e_q + e_k))
     block = plan.block
 
     VW = np.empty((n_k, d_v + 1))
@@ -688,17 +777,171 @@ def poly(
             i = start + int(np.flatnonzero(bad)[0])
             raise NumericalError(
                 f"poly: approximate row sum D~[{i}] = {den[bad][0]:.6g} is not positive and finite (proved "
-                f">= (1 - {eps_a + eps_round:.3g}) D > 0 in exact arithmetic); the computation lost precision"
+                f">= (1 - {eps_a + st.eps_round:.3g}) D > 0 in exact arithmetic); the computation lost precision"
             )
         out[start:stop] = num[:, :d_v] / den[:, None]
-
-    v_max = float(np.abs(V).max(initial=0.0))
-    bound = 2 * eps_a * v_max + 2 * eps_round * v_max / (1 - eps_a - eps_round)
-    bound = (bound + UNIT_ROUNDOFF * (v_max + bound)) * (1 + 4 * UNIT_ROUNDOFF)
-    interval = (-radius, radius)
-    return PolyResult(LogArray.from_float(out), g, r, interval, bound, eps_a, eps_round, approx.method)
+    interval = (-st.radius, st.radius)
+    return PolyResult(LogArray.from_float(out), g, r, interval, st.error_bound, eps_a, st.eps_round, approx.method)
 
 
-def poly_oracle(Q, K, V, *, scale: float | None = None, eps: float = 1e-6) -> LogArray:
-    """Oracle-protocol wrapper of :func:`poly`: returns only the output."""
-    return poly(Q, K, V, eps=eps, scale=scale).output
+def poly(
+    Q, K, V, *, eps: float, B: float | None = None, scale: float | None = None,
+    max_memory: int = DEFAULT_MAX_MEMORY, block_bytes: int = DEFAULT_BLOCK_BYTES,
+) -> PolyResult:
+    """Alman-Song Algorithm 1: approximate attention in ``O(n r (d_v + 1))`` time with a proved error bound.
+
+    Steps: compute the score interval ``[-R, R]`` (:func:`score_radius`, Lemma 3.3); plan and refuse instances
+    whose rank does not fit in ``max_memory`` (:func:`poly_plan`); pick the polynomial
+    (:func:`exp_polynomial`, Corollary 2.2); accumulate ``U2^T [V | 1]`` over key blocks and multiply by
+    ``U1`` over query blocks (Algorithm 1, lines 6-11; Lemma 3.4).
+
+    **Certificate.** Write ``A = exp(s Q K^T)``, ``D = diag(A 1)``, ``A~ = P(s Q K^T)`` and ``D~ = diag(A~
+    1)``.
+
+    1. Positivity. ``|A~_ij - A_ij| <= eps_A A_ij`` with ``eps_A < 1`` gives ``A~_ij >= (1 - eps_A) A_ij >
+       0``, hence ``D~_ii >= (1 - eps_A) D_ii > 0`` (Lemma 3.5 also gives ``|D~ - D| <= eps_A D``).
+    2. Lemma 3.6 in exact arithmetic, sharpened: ``|D~^{-1} A~ V - D^{-1} A V| <= c(eps_A) ||V||_max`` with
+       ``c(eps_A) = 2 eps_A / (1 + sqrt(1 - eps_A^2))`` (:func:`lemma_3_6_factor`; ``~ eps_A``, attained),
+       below the paper's ``(eps_A + eps_D) ||V||_max = 2 eps_A ||V||_max``. Both use that ``D~`` is the row
+       sum of ``A~``. The lemma as stated, for *any* ``D~`` within ``eps_D`` of ``D``, is false: ``n = 1``,
+       ``A~ = A``, ``D~ = (1 - eps_D) D`` gives error ``eps_D/(1 - eps_D) ||V||``.
+    3. Rounding. Every product of Algorithm 1 is a sum of at most ``m = n_k + r + 4g + 16`` rounded operations
+       on terms whose absolute values sum to at most ``sum_j sum_alpha |U1_i,alpha U2_j,alpha| |V_j|
+       <= n_k ||V|| S`` with ``S = sum_k |c_k| R^k`` (multinomial theorem applied to ``|q|.|k|``). Since
+       ``D_ii >= n_k e^{-R}``, the computed numerator and denominator differ from the exact-arithmetic ones by
+       at most ``eps_round D_ii ||V||`` and ``eps_round D_ii``, with ``eps_round = gamma_m S e^R``. Writing
+       the computed output as ``(N~ + e) / (D~ + f)`` and ``|N~ / D~| <= ||V||`` gives an extra
+       ``2 eps_round ||V|| / (1 - eps_A - eps_round)``, plus one rounding of the final division.
+
+    So ``error_bound = c(eps_A) ||V|| + 2 eps_round ||V|| / (1 - eps_A - eps_round)``, plus ``u (||V|| +
+    bound)`` for the division, inflated by ``(1 + 4u)`` (:func:`poly_error_bound`). ``eps_round`` grows like
+    ``n e^{2R} u``: the monomial basis cancels terms of size ``e^R`` to produce values of size ``e^{-R}``. It
+    is negligible for ``R <= 4`` and ``n <= 2^20`` (at most ~4e-7) and makes the certificate vacuous near
+    ``R ~ 15``, where :class:`NumericalError` is raised.
+
+    A runtime check still raises :class:`NumericalError` if any computed row sum is not positive and finite.
+
+    Parameters
+    ----------
+    Q : array_like, shape (n_q, d)
+    K : array_like, shape (n_k, d)
+    V : array_like, shape (n_k, d_v)
+    eps : float
+        Target relative error ``eps_A`` of the polynomial, in ``(0, 1)``; the output is then within about
+        ``eps ||V||_max`` of exact attention.
+    B : float, optional
+        Bound on ``|Q_ij|`` and ``|K_ij|`` (AAttC's ``B``). Validated against the data
+        (:class:`ParameterError` if violated); the interval always uses the data, which is at least as tight
+        as Lemma 3.3 with ``B``.
+    scale : float, optional
+        Default ``1/d``.
+    max_memory : int
+        Bytes. Instances planned above it raise :class:`ResourceLimitError` before any allocation.
+    block_bytes : int
+        Memory of one block of feature rows.
+
+    Returns
+    -------
+    PolyResult
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> Q, K, V = (rng.uniform(-1, 1, size=(256, 4)) for _ in range(3))
+    >>> res = poly(Q, K, V, eps=1e-6)
+    >>> res.degree, res.rank, res.error_bound < 2e-6
+    (7, 330, True)
+    """
+    return _run(_setup(Q, K, V, eps=eps, B=B, scale=scale, max_memory=max_memory, block_bytes=block_bytes))
+
+
+def _entry_bounds(st: _Setup, res: PolyResult) -> np.ndarray:
+    """Per-entry refinement of :attr:`PolyResult.error_bound`: the bound of entry ``(i, c)``, shape ``(n_q, d_v)``.
+
+    The derivation of :func:`poly` holds row by row and column by column: the Lemma 3.6 term uses
+    ``max_j |V_jc|`` of the entry's column, and the rounding term the row's own radius ``R_i = |s| min(d
+    max|q_i| max|K|, ||q_i|| max||k_j||)`` (it bounds ``|s| sum_l |q_il| |k_jl|``, so the absolute terms of
+    row ``i`` sum to at most ``n_k max|V_c| S(R_i)``, while ``D_ii >= n_k e^{-R_i}``):
+    ``eps_round_i = gamma_m S(R_i) e^{R_i}`` with ``S(x) = sum_k |c_k| x^k``. Every entry is at most
+    ``error_bound``, with equality at the row of largest radius and the column of largest ``|V|``.
+    """
+    Q, K, V = st.Q, st.K, st.V
+    n_k, d = K.shape
+    q_entry = d * np.abs(Q).max(axis=1, initial=0.0) * float(np.abs(K).max(initial=0.0))
+    q_norm = np.sqrt(np.einsum("ij,ij->i", Q, Q)) * float(np.sqrt(np.einsum("ij,ij->i", K, K).max(initial=0.0)))
+    radii = np.minimum(abs(st.scale) * np.minimum(q_entry, q_norm), st.radius)
+    S = np.polynomial.polynomial.polyval(radii, np.abs(st.approx.coefficients))
+    gamma = _gamma(n_k + res.rank + 4 * res.degree + 16)
+    eps_round = np.minimum(gamma * S * np.exp(radii), res.rounding_error)[:, None]
+    v_col = np.abs(V).max(axis=0, initial=0.0)[None, :]
+    eps_a = res.poly_error
+    bound = lemma_3_6_factor(eps_a) * v_col + 2 * eps_round * v_col / (1 - eps_a - eps_round)
+    return np.minimum((bound + UNIT_ROUNDOFF * (v_col + bound)) * (1 + 4 * UNIT_ROUNDOFF), res.error_bound)
+
+
+def _planned_eps(log_eps: float, v_max: float) -> float:
+    """The ``eps_A`` whose Lemma 3.6 term is half the additive error ``e^{log_eps}`` (the rest is for rounding).
+
+    ``c(eps_A) = 2t`` with ``t = e^{log_eps} / (4 ||V||)`` inverts to ``eps_A = 2t / (1 + t^2)``
+    (``c(sin th) = 2 tan(th/2)``); capped at 1/2.
+    """
+    if v_max == 0.0:
+        return _MAX_PLANNED_EPS
+    log_t = log_eps - math.log(4.0 * v_max)
+    if log_t >= 0.0:
+        return _MAX_PLANNED_EPS
+    t = math.exp(log_t)
+    return min(_MAX_PLANNED_EPS, 2.0 * t / (1.0 + t * t))
+
+
+def poly_oracle(Q, K, V, *, scale: float | None = None, log_eps: float | None = None, eps: float | None = None,
+                max_memory: int = DEFAULT_MAX_MEMORY) -> OracleAnswer:
+    """The ``"poly"`` oracle: :func:`poly` with its proved bound as an ``"additive"`` certificate, per entry.
+
+    The certificate's ``log_bound`` has one value per output entry (:func:`_entry_bounds`: the column's
+    ``max |V|`` and the row's own score radius); its largest value is ``log(PolyResult.error_bound)``.
+
+    With ``log_eps`` (natural log of the additive error the caller needs) the polynomial accuracy is planned
+    from it: ``eps_A`` so that the Lemma 3.6 term is half of ``e^{log_eps}`` (:func:`_planned_eps`), the other
+    half left for float64 rounding. Instances that cannot meet it are refused before any ``n x r`` work:
+    :class:`~instances.errors.UncertifiedError` when rounding (or the final division, ``~u ||V||``) alone
+    exceeds it, :class:`~instances.errors.ResourceLimitError` when the rank does not fit in ``max_memory``.
+    ``eps`` fixes ``eps_A`` directly (default ``1e-6`` without ``log_eps``); given with ``log_eps``, a bound
+    above ``e^{log_eps}`` is refused the same way.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> Q, K, V = (rng.uniform(-1, 1, size=(64, 3)) for _ in range(3))
+    >>> ans = poly_oracle(Q, K, V, log_eps=math.log(1e-8))
+    >>> ans.certificate.kind, bool(ans.certificate.worst_log_bound <= math.log(1e-8))
+    ('additive', True)
+    """
+    need_log = None
+    if log_eps is not None:
+        need_log = _real("log_eps", log_eps, finite=False)
+        if need_log == math.inf:
+            need_log = None
+    if need_log is not None:
+        _, _, V_arr, _ = check_attention_inputs(Q, K, V, scale)
+        v_max = float(np.abs(V_arr).max(initial=0.0))
+        if v_max > 0 and need_log < math.log(2 * UNIT_ROUNDOFF * v_max):
+            raise UncertifiedError(
+                f"poly cannot reach additive error e^{need_log:.4g}: its float64 output alone is only accurate to "
+                f"about u ||V|| = {UNIT_ROUNDOFF * v_max:.3g}"
+            )
+        if eps is None:
+            eps = _planned_eps(need_log, v_max)
+    if eps is None:
+        eps = DEFAULT_ORACLE_EPS
+    st = _setup(Q, K, V, eps=eps, B=None, scale=scale, max_memory=max_memory, block_bytes=DEFAULT_BLOCK_BYTES,
+                need_log=need_log)
+    res = _run(st)
+    with np.errstate(divide="ignore"):
+        log_bound = np.log(_entry_bounds(st, res))  # per entry; 0 (exact, V = 0) becomes -inf
+    cert = Certificate("additive", log_bound, detail=(
+        f"Alman-Song Algorithm 1, degree {res.degree} {res.method}: Lemma 3.6 (sharp) + float64 rounding "
+        "(finegrained.attention.poly.poly_error_bound)"))
+    info = {"degree": res.degree, "rank": res.rank, "eps_A": res.poly_error, "rounding_error": res.rounding_error,
+            "radius": st.radius}
+    return OracleAnswer(res.output, cert, info=info)

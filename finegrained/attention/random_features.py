@@ -16,10 +16,16 @@ import numpy as np
 from instances.errors import NumericalError, ParameterError
 from instances.logspace import LogArray
 
-from .exact import check_attention_inputs
+from .protocol import UNCERTIFIED, OracleAnswer, check_attention_inputs
 
 #: memory for one block of feature rows
 DEFAULT_BLOCK_BYTES = 32 * 2**20
+
+
+def _positive_int(name: str, x) -> int:
+    if isinstance(x, bool | np.bool_) or not isinstance(x, int | np.integer) or x < 1:
+        raise ParameterError(f"{name} must be a positive integer, got {x!r}")
+    return int(x)
 
 
 def _log_features(X: np.ndarray, W: np.ndarray) -> np.ndarray:
@@ -65,9 +71,10 @@ def random_features(
     True
     """
     Q, K, V, scale = check_attention_inputs(Q, K, V, scale)
-    if isinstance(rank, bool) or not isinstance(rank, int | np.integer) or rank < 1:
-        raise ParameterError(f"rank must be a positive integer, got {rank!r}")
-    rank = int(rank)
+    rank = _positive_int("rank", rank)
+    block_bytes = _positive_int("block_bytes", block_bytes)
+    if isinstance(seed, bool | np.bool_) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
     n_q, d = Q.shape
     n_k, d_v = V.shape
     root = math.sqrt(abs(scale))
@@ -113,7 +120,12 @@ def random_features(
 
 
 def random_features_oracle(
-    Q, K, V, *, scale: float | None = None, rank: int = 256, seed: int = 0
-) -> LogArray:
-    """Oracle-protocol wrapper of :func:`random_features` with a default rank of 256."""
-    return random_features(Q, K, V, rank=rank, seed=seed, scale=scale)
+    Q, K, V, *, scale: float | None = None, log_eps: float | None = None, rank: int = 256, seed: int = 0
+) -> OracleAnswer:
+    """The ``"random_features"`` oracle: :func:`random_features` with rank 256; it certifies nothing.
+
+    The estimate is unbiased but has no deterministic error bound, so the answer carries the ``"none"``
+    certificate (:data:`~finegrained.attention.protocol.UNCERTIFIED`). ``log_eps`` is accepted and ignored.
+    """
+    out = random_features(Q, K, V, rank=rank, seed=seed, scale=scale)
+    return OracleAnswer(out, UNCERTIFIED, info={"rank": int(rank), "seed": int(seed)})

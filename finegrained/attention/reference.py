@@ -26,9 +26,11 @@ import numpy as np
 from instances.errors import ParameterError, ResourceLimitError
 from instances.logspace import LogArray
 
-from .exact import check_attention_inputs
+from .protocol import Certificate, OracleAnswer, check_attention_inputs
 
 DEFAULT_DPS = 50
+#: Most digits :func:`reference` works with (far beyond what any certificate here needs).
+MAX_DPS = 20000
 #: Largest ``n_q * n_k * d`` the reference accepts by default; mpmath does about 10^5-10^6 such operations a second.
 DEFAULT_MAX_WORK = 2 * 10**7
 
@@ -53,7 +55,8 @@ def reference(
     scale : float, optional
         Multiplies every score; defaults to ``1/d`` as in :func:`~.exact.exact`.
     dps : int
-        Working precision in significant decimal digits (at least 15).
+        Working precision in significant decimal digits, from 15 to :data:`MAX_DPS`; the work limit counts the
+        cost of the digits (about ``(dps/50)^1.6`` per operation).
     return_mp : bool
         Also return the output as an object array of ``mpmath.mpf``.
     max_work : int
@@ -77,9 +80,13 @@ def reference(
     '1.307839e-1303'
     """
     Q, K, V, scale = check_attention_inputs(Q, K, V, scale)
-    if int(dps) < 15:
-        raise ParameterError(f"dps must be at least 15 (float64 precision), got {dps}")
-    work = Q.shape[0] * K.shape[0] * (Q.shape[1] + V.shape[1])
+    if isinstance(dps, bool) or not isinstance(dps, (int, np.integer)):
+        raise ParameterError(f"dps must be an integer number of digits, got {dps!r}")
+    if not 15 <= int(dps) <= MAX_DPS:
+        raise ParameterError(f"dps must be between 15 (float64 precision) and {MAX_DPS}, got {dps}")
+    # An operation at p digits costs about (p/50)^1.6 operations at the default 50 (Karatsuba-range
+    # multiplication), so the work limit counts digits too: dps = 10^8 on a tiny instance is refused at once.
+    work = Q.shape[0] * K.shape[0] * (Q.shape[1] + V.shape[1]) * max(1.0, (int(dps) / DEFAULT_DPS) ** 1.6)
     if work > max_work:
         raise ResourceLimitError(
             f"reference: {Q.shape[0]} x {K.shape[0]} attention in dimension {Q.shape[1]} is {work:.3g} "
@@ -107,6 +114,44 @@ def reference(
                     log_abs[i, c] = float(mpmath.log(abs(val)))
     out = LogArray(sign, log_abs)
     return (out, mp_out) if return_mp else out
+
+
+def reference_oracle(Q, K, V, *, scale: float | None = None, log_eps: float | None = None,
+                     dps: int = DEFAULT_DPS, max_work: int = DEFAULT_MAX_WORK) -> OracleAnswer:
+    """The ``"reference"`` oracle: :func:`reference` with a ``"log"`` certificate.
+
+    At ``p = dps`` digits every mpmath operation has relative error ``<= 10^{1-p}``. A score ``s <q, k>`` of size
+    ``S`` then enters ``exp`` with absolute error ``<= (d + 2) S 10^{1-p}``, each sum of ``n_k`` terms adds
+    ``n_k 10^{1-p}`` relatively, and a numerator whose terms have both signs amplifies its relative error by
+    ``kappa = sum |w v| / |sum w v|``. The float64 rounding of ``log|T|`` adds ``2^-53 |log|T||``. The bound is
+    the sum, doubled; entries that come out exactly zero from terms of both signs are not certifiable (the
+    certificate is then ``"none"``).
+
+    Examples
+    --------
+    >>> ans = reference_oracle(np.eye(2), np.eye(2), np.array([[1.0], [0.0]]), scale=1.0)
+    >>> ans.certificate.kind, bool(ans.certificate.worst_log_bound < -30)
+    ('log', True)
+    """
+    Qc, Kc, Vc, scale = check_attention_inputs(Q, K, V, scale)
+    out = reference(Qc, Kc, Vc, scale=scale, dps=dps, max_work=max_work)
+    n_k, d = Kc.shape[0], Kc.shape[1]
+    smax = abs(scale) * float(np.abs(Qc).max(initial=0.0)) * float(np.abs(Kc).max(initial=0.0)) * max(d, 1)
+    unit = 10.0 ** (1 - int(dps))
+    mixed = (Vc > 0).any(axis=0) & (Vc < 0).any(axis=0)
+    # kappa per entry: |V| weights against the signed sum (only needed where a column has both signs).
+    exact_abs = reference(Qc, Kc, np.abs(Vc), scale=scale, dps=dps, max_work=max_work) if mixed.any() else out
+    with np.errstate(invalid="ignore"):
+        log_kappa = np.where(mixed[None, :], exact_abs.log_abs - out.log_abs, 0.0)
+    if (mixed[None, :] & (out.sign == 0) & (exact_abs.sign != 0)).any():
+        return OracleAnswer(out, Certificate("none", detail="an output cancelled to exactly zero"))
+    log_kappa = np.where(out.sign == 0, 0.0, log_kappa)
+    rel = ((d + 2) * smax + 2 * n_k + 20) * unit * np.exp(np.minimum(log_kappa, 700.0))
+    bound = 2 * (rel + 2.0**-53 * np.where(out.sign == 0, 0.0, np.abs(out.log_abs)))
+    if not np.isfinite(bound).all() or (rel >= 0.5).any():
+        return OracleAnswer(out, Certificate("none", detail=f"cancellation beyond {dps} digits"))
+    with np.errstate(divide="ignore"):
+        return OracleAnswer(out, Certificate("log", np.log(bound), detail=f"mpmath at {dps} digits"))
 
 
 def log_relative_error(approx: LogArray, ref: LogArray) -> np.ndarray:

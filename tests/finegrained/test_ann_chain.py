@@ -54,7 +54,7 @@ def test_wrong_oracle_is_caught():
 
 def test_ann_with_attention_decider_matches_direct():
     p = planted(48, 32, 4, 1.0, 4, seed=2)
-    a = approximate_nearest_neighbour(p.instance, 0.5, decider="attention")
+    a = approximate_nearest_neighbour(p.instance, 0.5, decider=attention_decider())
     b = approximate_nearest_neighbour(p.instance, 0.5, decider=attention_decider(params="paper"))
     c = approximate_nearest_neighbour(p.instance, 0.5)
     assert a.guarantee_holds and b.guarantee_holds and a.distance == c.distance == p.planted_distance

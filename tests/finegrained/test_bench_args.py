@@ -12,17 +12,17 @@ import numpy as np
 import pytest
 
 from finegrained.bench import lev as bench_lev
-from finegrained.bench import poly as bench_poly
 from finegrained.cli import main
+from finegrained.cli.plots import plot_degree_rank
 from instances.errors import FinegrainedError, ParameterError
 
 #: Arguments that keep an accepted run tiny (used to show that a refusal is not caused by the rest of the line).
 TINY = {
-    "chain": ["--n-min", "3", "--n-max", "4", "--step", "1", "--repeat", "1"],
-    "poly": ["--ds", "2", "--Bs", "1", "--epss", "0.1", "--min-log2-n", "3", "--max-log2-n", "4"],
-    "anytemp": ["--dims", "2", "--bs", "1", "--laws", "uniform", "--min-log2-n", "3", "--max-log2-n", "4"],
+    "chain": ["--vars-min", "3", "--vars-max", "4", "--step", "1", "--repeat", "1"],
+    "poly": ["--dims", "2", "--B", "1", "--eps", "0.1", "--log2-n-min", "3", "--log2-n-max", "4"],
+    "anytemp": ["--dims", "2", "--B", "1", "--laws", "uniform", "--log2-n-min", "3", "--log2-n-max", "4"],
     "ann": ["--dims", "64", "--log2-n-min", "3", "--log2-n-max", "3", "--no-narrow"],
-    "compare": ["--min-log2-n", "3", "--max-log2-n", "4", "--algorithms", "exact", "--repeat", "1"],
+    "compare": ["--log2-n-min", "3", "--log2-n-max", "4", "--algorithms", "exact", "--repeat", "1"],
 }
 
 
@@ -56,41 +56,44 @@ def test_negative_seed_is_refused(capsys, name):
         (["chain", "--ratio", "nan"], ["--ratio", "finite"]),
         (["chain", "--ratio", "0"], ["--ratio", "positive"]),
         (["chain", "--repeat", "0"], ["--repeat", "positive"]),
-        (["chain", "--n-min", "5", "--n-max", "2"], ["--n-min (5) must be at most --n-max (2)"]),
-        (["chain", "--n-min", "1", "--n-max", "2"], ["--n-min must be at least 3"]),
-        (["chain", "--n-min", "3", "--n-max", "3", "--ratio", "0.1"], ["no clauses"]),
-        (["chain", "--n-min", "60", "--n-max", "60"], ["would need about", "bytes"]),
-        (["chain", "--n-min", "10", "--n-max", "10", "--max-memory", "1K"], ["would need about"]),
+        (["chain", "--vars-min", "5", "--vars-max", "2"], ["--vars-min (5) must be at most --vars-max (2)"]),
+        (["chain", "--vars-min", "1", "--vars-max", "2"], ["--vars-min must be at least 3"]),
+        (["chain", "--vars-min", "3", "--vars-max", "3", "--ratio", "0.1"], ["no clauses"]),
+        (["chain", "--vars-min", "60", "--vars-max", "60"], ["would need about", "bytes"]),
+        (["chain", "--vars-min", "10", "--vars-max", "10", "--max-memory", "1K"], ["would need about", "--max-memory"]),
         # bench lev
-        (["lev", "--max-log2-n", "1"], ["--max-log2-n must be between 2 and 24"]),
-        (["lev", "--max-log2-n", "100"], ["--max-log2-n must be between 2 and 24"]),
-        (["lev", "--max-log2-n", "20", "--d", "1000000"], ["would need about"]),
+        (["lev", "--log2-n-max", "1"], ["--log2-n-max must be between 2 and 24"]),
+        (["lev", "--log2-n-max", "100"], ["--log2-n-max must be between 2 and 24"]),
+        (["lev", "--log2-n-max", "20", "--dims", "1000000"], ["would need about"]),
+        (["lev", "--dims", "4,8"], ["--dims takes one value"]),
         (["lev", "--eps", "2"], ["--eps must lie in (0, 1]"]),
         (["lev", "--eps", "nan"], ["--eps", "finite"]),
-        (["lev", "--d", "0"], ["--d", "positive integer"]),
-        (["lev", "--repeats", "0"], ["--repeats", "positive integer"]),
+        (["lev", "--dims", "0"], ["--dims", "positive integer"]),
+        (["lev", "--repeat", "0"], ["--repeat", "positive integer"]),
         # bench poly
-        (["poly", "--Bs", "-1"], ["--Bs", "positive number"]),
-        (["poly", "--Bs", "nan"], ["--Bs", "finite"]),
-        (["poly", "--epss", "0"], ["--epss", "strictly between 0 and 1"]),
-        (["poly", "--epss", "1e-3,1.5"], ["--epss", "strictly between 0 and 1"]),
-        (["poly", "--ds", "0"], ["--ds", "positive integer"]),
-        (["poly", "--ds", "x"], ["--ds", "'x'"]),
+        (["poly", "--B", "-1"], ["--B", "positive number"]),
+        (["poly", "--B", "nan"], ["--B", "finite"]),
+        (["poly", "--eps", "0"], ["--eps", "strictly between 0 and 1"]),
+        (["poly", "--eps", "1e-3,1.5"], ["--eps", "strictly between 0 and 1"]),
+        (["poly", "--dims", "0"], ["--dims", "positive integer"]),
+        (["poly", "--dims", "x"], ["--dims", "'x'"]),
         (["poly", "--sample-rows", "0"], ["--sample-rows", "positive integer"]),
         (["poly", "--max-memory", "-1"], ["--max-memory", "positive"]),
-        (["poly", "--min-log2-n", "6", "--max-log2-n", "4"], ["--min-log2-n (6) must be at most --max-log2-n (4)"]),
-        (["poly", "--scaling", "--scaling-max-log2-n", "4"], ["--scaling-max-log2-n must be at least 12"]),
+        (["poly", "--max-memory", "24"], ["--max-memory", "24G"]),
+        (["poly", "--log2-n-min", "6", "--log2-n-max", "4"], ["--log2-n-min (6) must be at most --log2-n-max (4)"]),
+        (["poly", "--scaling", "--scaling-log2-n-max", "4"], ["--scaling-log2-n-max must be at least 12"]),
+        (["poly", "--plot", "x.jpg"], ["x.jpg", ".png, .pdf or .svg"]),
         (["poly", "--plot", "/nonexistent-dir-xyz/x.png"], ["/nonexistent-dir-xyz/x.png", "does not exist"]),
         # bench anytemp
         (["anytemp", "--dims", "x"], ["--dims", "'x'"]),
         (["anytemp", "--dims", "0"], ["--dims", "positive integer"]),
-        (["anytemp", "--bs", "-1"], ["--bs", "positive number"]),
+        (["anytemp", "--B", "-1"], ["--B", "positive number"]),
         (["anytemp", "--laws", "foo"], ["--laws", "uniform, sphere", "'foo'"]),
-        (["anytemp", "--eps-rel", "0"], ["--eps-rel", "positive"]),
+        (["anytemp", "--eps", "0"], ["--eps", "positive"]),
         (["anytemp", "--rows", "0"], ["--rows", "positive integer"]),
-        (["anytemp", "--min-log2-n", "6", "--max-log2-n", "4"], ["--min-log2-n (6) must be at most"]),
+        (["anytemp", "--log2-n-min", "6", "--log2-n-max", "4"], ["--log2-n-min (6) must be at most"]),
         (["anytemp", "--laws", "sphere", "--dims", "1"], ["sphere law needs d >= 2"]),
-        (["anytemp", "--max-log2-n", "100"], ["would need about"]),
+        (["anytemp", "--log2-n-max", "100"], ["would need about"]),
         # bench ann
         (["ann", "--dims", "x"], ["--dims", "'x'"]),
         (["ann", "--dims", "63"], ["--dims must be even"]),
@@ -102,11 +105,12 @@ def test_negative_seed_is_refused(capsys, name):
         (["compare", "--B", "nan"], ["--B", "finite"]),
         (["compare", "--B", "-1"], ["--B", "positive"]),
         (["compare", "--eps", "1"], ["--eps", "strictly between 0 and 1"]),
-        (["compare", "--d", "0"], ["--d", "positive integer"]),
+        (["compare", "--dims", "0"], ["--dims", "positive integer"]),
         (["compare", "--repeat", "0"], ["--repeat", "positive integer"]),
-        (["compare", "--min-log2-n", "-1"], ["--min-log2-n", "non-negative"]),
-        (["compare", "--min-log2-n", "5", "--max-log2-n", "3"], ["--min-log2-n <= --max-log2-n"]),
-        (["compare", "--max-log2-n", "60"], ["would need about"]),
+        (["compare", "--log2-n-min", "-1"], ["--log2-n-min", "non-negative"]),
+        (["compare", "--log2-n-min", "5", "--log2-n-max", "3"], ["--log2-n-min <= --log2-n-max"]),
+        (["compare", "--log2-n-max", "60"], ["would need about"]),
+        (["compare", "--dims", "2,4", "--plot", "t.png"], ["--plot draws one case"]),
         (["compare", "--plot", "/nonexistent-dir-xyz/t.png"], ["/nonexistent-dir-xyz/t.png", "does not exist"]),
     ],
 )
@@ -120,23 +124,36 @@ def test_bad_bench_arguments_are_one_line(capsys, argv, needles):
 def test_tiny_runs_still_work(capsys):
     code, out, err = run(capsys, "bench", "chain", *TINY["chain"], "--json")
     assert code == 0 and err == "" and [r["N"] for r in json.loads(out)["rows"]] == [3, 4]
-    code, out, err = run(capsys, "bench", "poly", "--ds", "2,3", "4", *TINY["poly"][2:], "--json")
+    code, out, err = run(capsys, "bench", "poly", "--dims", "2,3,4", *TINY["poly"][2:], "--json")
     data = json.loads(out)
     assert code == 0 and err == "" and [c["d"] for c in data["cases"]] == [2, 3, 4]
     code, out, err = run(capsys, "bench", "anytemp", *TINY["anytemp"], "--json")
     assert code == 0 and err == "" and len(json.loads(out)["cases"]) == 2
     code, out, err = run(capsys, "bench", "compare", *TINY["compare"], "--json")
     assert code == 0 and err == "" and len(json.loads(out)["rows"]) == 2
+    # several values of a list option give one case each
+    code, out, err = run(capsys, "bench", "compare", *TINY["compare"], "--dims", "2,3", "--json")
+    assert code == 0 and [c["d"] for c in json.loads(out)["cases"]] == [2, 3]
+
+
+def test_old_spellings_are_still_accepted(capsys):
+    """Scripts written for the older option names keep working (the names are hidden from --help)."""
+    code, out, _ = run(capsys, "bench", "chain", "--n-min", "3", "--n-max", "3", "--step", "1", "--repeat", "1",
+                       "--json")
+    assert code == 0 and [r["N"] for r in json.loads(out)["rows"]] == [3]
+    code, out, _ = run(capsys, "bench", "poly", "--ds", "2", "--Bs", "1", "--epss", "0.1", "--min-log2-n", "3",
+                       "--max-log2-n", "3", "--json")
+    assert code == 0 and [(c["d"], c["B"], c["eps"]) for c in json.loads(out)["cases"]] == [(2, 1.0, 0.1)]
 
 
 def test_lev_scaling_adapts_the_grid_to_small_sizes():
-    res = bench_lev.scaling(3, 4, 0.5, np.random.default_rng(0), 1)
+    res = bench_lev.scaling(log2_n_max=3, d=4, eps=0.5, rng=np.random.default_rng(0))
     assert [r["n"] for r in res["rows"]] == [4, 8] and res["fit_n"] == [4, 8]
     assert np.isfinite(res["exponent"])
-    res = bench_lev.scaling(12, 4, 0.5, np.random.default_rng(0), 1)
+    res = bench_lev.scaling(log2_n_max=12, d=4, eps=0.5, rng=np.random.default_rng(0))
     assert res["rows"][0]["n"] == 2**10 and res["fit_n"] == [2**11, 2**12]
     with pytest.raises(ParameterError, match="between 2 and 24"):
-        bench_lev.scaling(1, 4, 0.5, np.random.default_rng(0), 1)
+        bench_lev.scaling(log2_n_max=1, d=4, eps=0.5, rng=np.random.default_rng(0))
 
 
 def test_poly_plot_write_error_names_the_file(tmp_path):
@@ -145,5 +162,5 @@ def test_poly_plot_write_error_names_the_file(tmp_path):
     blocker.write_text("")
     target = blocker / "plot.png"  # a path under a regular file: the save raises an OSError
     with pytest.raises(FinegrainedError, match=r"cannot write .*plot\.png") as info:
-        bench_poly.plot_degree_rank(str(target), 6, 1e-3, [2])
+        plot_degree_rank(str(target), 6, 1e-3, [2])
     assert "\n" not in str(info.value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
 
 import numpy as np
@@ -15,25 +17,74 @@ from instances.errors import ParameterError
 from instances.examples import example_path
 
 
-def test_tiny4_walkthrough_matches_library_objects(capsys):
+def _independent_tiny4():
+    """tiny4's chain recomputed here from the definitions, without the reductions: OV, Gap-ANN and log u."""
+    clauses, n_vars = [[1, -2, 3], [-1, 2], [2, -3, 4], [-4, -1]], 4
+    halves = [[1, 2], [3, 4]]
+
+    def vectors(variables):
+        rows = []
+        for alpha in range(2 ** len(variables)):
+            value = {v: (alpha >> k) & 1 for k, v in enumerate(variables)}
+            rows.append([int(not any(abs(x) in value and value[abs(x)] == (x > 0) for x in cl)) for cl in clauses])
+        return np.array(rows)
+
+    A, B = vectors(halves[0]), vectors(halves[1])
+    m = len(clauses)
+    fa = np.array([[c for x in row for c in (1 - x, x, 0)] for row in A])
+    gb = np.array([[c for y in row for c in (1, 1 - y, y)] for row in B])
+    GA, GB = np.hstack([fa, 1 - fa]), np.hstack([gb, 1 - gb])
+    d, t, eps = 6 * m, 2 * m + 1, 3 / (2 * m + 1)
+    H = np.abs(GA[:, None, :] - GB[None, :, :]).sum(axis=2)
+    n = GB.shape[0]
+    beta = 1.25 * 4 * d * math.log(6 * n) / (eps * t)
+    top = beta / 4 * (1 - H / d)  # log A_ij of the real keys; the n padding keys each carry log tau = beta/2
+    log_u = np.logaddexp.reduce(top, axis=1) - np.logaddexp(np.logaddexp.reduce(top, axis=1),
+                                                            math.log(n) + beta / 2)
+    sat = [a for a in itertools.product([0, 1], repeat=n_vars)
+           if all(any(a[abs(x) - 1] == (x > 0) for x in cl) for cl in clauses)]
+    return A, B, GA, GB, H, d, t, beta, log_u, sat
+
+
+def _number_after(label: str, text: str) -> float:
+    return float(re.search(rf"{re.escape(label)} = ([-+0-9.e]+)", text).group(1))
+
+
+def test_tiny4_walkthrough_matches_an_independent_computation(capsys):
+    """Every number the CLI prints is checked against the chain recomputed from the definitions in this test."""
     assert main(["explain"]) == 0
     text = capsys.readouterr().out
-    w = explain(CNFFormula.read(example_path("tiny4")))
-    f, ov, gap, att, out = w.result.trace
-    assert text == w.to_text()
+    A, B, GA, GB, H, d, t, beta, log_u, sat = _independent_tiny4()
+    assert [list(c) for c in CNFFormula.read(example_path("tiny4")).clauses] == [[1, -2, 3], [-1, 2], [2, -3, 4],
+                                                                                [-4, -1]]
     for k, title in enumerate(["The formula", "Split and list", "Coordinate gadget", "Attention instance",
                                "Oracle and threshold test", "Back to the formula"], 1):
         assert f"== {k}. {title}" in text
-    for i, row in enumerate(ov.A):
-        assert re.search(rf"a{i}: .*-> {''.join(map(str, row))}", text)
-    for j, row in enumerate(gap.B):
-        assert f"b{j}: {''.join(map(str, row))}" in text
-    p = w.result.parameters
-    assert f"beta = {p['beta']:.6g}" in text and f"log t~ = {p['log_t_tilde']:.6g}" in text
-    for i in range(gap.n_a):
-        assert f"{out.log_abs[i, 0]:>12.6g}" in text
-    assert "assignment: " + " ".join(map(str, w.result.assignment)) in text
-    assert f.is_satisfied_by(w.result.assignment)
+    assert "N = 4 variables, m = 4 clauses" in text and "C1: x1 v ~x2 v x3" in text and "C4: ~x4 v ~x1" in text
+    for name, X in (("a", A), ("b", B)):
+        for i, row in enumerate(X):
+            assert re.search(rf"{name}{i}: .*-> {''.join(map(str, row))}$", text, re.M), (name, i)
+    for name, X in (("a", GA), ("b", GB)):
+        for i, row in enumerate(X):
+            assert f"{name}{i}: {''.join(map(str, row))}" in text
+    orth = [f"(a{i}, b{j})" for i in range(len(A)) for j in range(len(B)) if A[i] @ B[j] == 0]
+    assert "orthogonal pairs: " + ", ".join(orth) in text
+    assert f"d = {d}, t = {t:g}" in text
+    for row in H:
+        assert "  " + " ".join(f"{h:>4d}" for h in row) in text
+    assert _number_after("beta", text) == pytest.approx(beta, rel=1e-5)
+    log_tt = beta / 4 * (1 - t / d) - math.log(6 * len(GB)) - beta / 2
+    assert _number_after("log t~", text) == pytest.approx(log_tt, rel=1e-5)
+    rows = re.findall(r"^\s+(\d+)\s+(\S+)\s+(\S+)\s+(YES|NO)\s+(\d+)\s+(YES|NO)$", text, re.M)
+    assert len(rows) == len(GA)
+    for i, lu, margin, decision, min_h, truth in rows:
+        i = int(i)
+        assert float(lu) == pytest.approx(log_u[i], rel=1e-5)
+        assert float(margin) == pytest.approx(log_u[i] - (math.log(2) + log_tt), abs=1e-3)
+        assert int(min_h) == H[i].min() and truth == ("YES" if H[i].min() < t else "NO") and decision == truth
+    assignment = re.search(r"assignment: (.*)$", text, re.M).group(1).split()
+    assert tuple(int(int(x) > 0) for x in assignment) in sat  # a satisfying assignment, by brute force
+    assert "pysat CDCL says: SAT" in text and "verified: satisfies every clause" in text
 
 
 def test_symbolic_blocks_evaluate_to_the_numeric_matrix():

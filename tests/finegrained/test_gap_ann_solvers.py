@@ -25,7 +25,9 @@ from instances.solutions import GapANNAnswer
 
 
 def test_doctests():
-    assert doctest.testmod(solvers).failed == 0
+    """The docstring examples run and pass; a module that lost its examples fails here (zero attempted)."""
+    result = doctest.testmod(solvers, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted >= 14, result
 
 
 def _brute(A, B):
@@ -87,9 +89,36 @@ def test_ball_survives_hash_collisions(monkeypatch):
     assert np.array_equal(sol.yes, md < 4)
 
 
+def test_cost_model_estimate_is_its_stated_formula_and_choose_its_argmin():
+    """estimate() is the module docstring's cost formula term by term; choose() takes its argmin."""
+    model = CostModel(pop_word=3e-9, pop_pair=5e-10, gemm_dim=7e-11, gemm_pair=2e-10, ball_probe=1.1e-8,
+                      ball_hash=1.3e-9, overhead=1e-4)
+    n_a, n_b, d, t = 300, 500, 130, 3.0
+    est = model.estimate(n_a, n_b, d, t)
+    words = 3  # ceil(130 / 64)
+    v = 1 + 130 + 130 * 129 // 2  # Hamming ball of radius ceil(3) - 1 = 2
+    assert est["popcount"] == pytest.approx(n_a * n_b * (3e-9 * words + 5e-10) + 1e-4, rel=1e-12)
+    assert est["gemm"] == pytest.approx(n_a * n_b * (7e-11 * d + 2e-10) + 1e-4, rel=1e-12)
+    assert est["ball"] == pytest.approx(n_a * v * 1.1e-8 + n_b * d * 1.3e-9 + 1e-4, rel=1e-12)
+    v_even = 1 + 130 * 129 // 2
+    assert model.estimate(n_a, n_b, d, t, even_only=True)["ball"] == pytest.approx(
+        n_a * v_even * 1.1e-8 + n_b * d * 1.3e-9 + 1e-4, rel=1e-12)
+    # choose() follows the constants: make each method the cheapest in turn.
+    inst = GapANNInstance(np.zeros((4, 8)), np.zeros((4, 8)), 2.0, 1.0)
+    assert CostModel(gemm_dim=1.0, ball_probe=1.0).choose(inst) == "popcount"
+    assert CostModel(pop_word=1.0, ball_probe=1.0).choose(inst) == "gemm"
+    assert CostModel(pop_word=1.0, gemm_dim=1.0, ball_probe=0.0, ball_hash=0.0).choose(inst) == "ball"
+    # A balanced instance is charged the even-weight ball only (every distance is even).
+    A = np.array([[1, 0, 1, 0], [0, 1, 0, 1]])
+    bal = GapANNInstance(A, A, 3.0, 1.0)
+    assert bal.is_balanced()
+    costs = CostModel(pop_word=1.0, gemm_dim=1.0, overhead=0.0)
+    assert costs.estimate(2, 2, 4, 3.0, even_only=True)["ball"] < costs.estimate(2, 2, 4, 3.0)["ball"]
+    assert costs.choose(bal) == "ball"
+
+
 def test_cost_model_and_refusals():
     model = CostModel()
-    assert model.choose(GapANNInstance(np.zeros((4, 8)), np.zeros((4, 8)), 1.0, 1.0)) in METHODS
     est = model.estimate(2**14, 2**14, 256, 1.0)
     assert min(est, key=est.get) == "ball"  # radius 0: one lookup per query
     assert model.estimate(2**10, 2**10, 256, 60.0)["ball"] == np.inf
@@ -99,8 +128,45 @@ def test_cost_model_and_refusals():
         solve_gap_ann(inst, "ball")
     with pytest.raises(ParameterError, match="unknown Gap-ANN method"):
         solve_gap_ann(inst, "magic")
-    calibrated = CostModel.calibrate(n=256)
-    assert all(v > 0 for v in calibrated.estimate(100, 100, 64, 2.0).values())
+
+
+def test_calibrate_recovers_the_constants_of_a_known_machine(monkeypatch):
+    """calibrate() on a fake clock where each kernel costs exactly a known model: it must return that model."""
+    truth = CostModel(pop_word=0.9e-9, pop_pair=0.07e-9, gemm_dim=0.03e-9, gemm_pair=0.2e-9, ball_probe=17e-9)
+    clock = [0.0]
+    calls = []
+
+    def advance(seconds):
+        clock[0] += seconds
+
+    def fake_pop(A, B, want_arg):
+        calls.append(("popcount", A.shape[1]))
+        advance(A.shape[0] * B.shape[0] * (truth.pop_word * -(-A.shape[1] // 64) + truth.pop_pair))
+
+    def fake_gemm(A, B, want_arg):
+        calls.append(("gemm", A.shape[1]))
+        advance(A.shape[0] * B.shape[0] * (truth.gemm_dim * A.shape[1] + truth.gemm_pair))
+
+    def fake_ball(A, B, t, even_only, want_arg):
+        calls.append(("ball", A.shape[1]))
+        advance(A.shape[0] * ball_size(A.shape[1], t) * truth.ball_probe)
+
+    class FakeTime:
+        @staticmethod
+        def perf_counter():
+            return clock[0]
+
+    monkeypatch.setattr(solvers, "_popcount_min", fake_pop)
+    monkeypatch.setattr(solvers, "_gemm_min", fake_gemm)
+    monkeypatch.setattr(solvers, "_ball_min", fake_ball)
+    monkeypatch.setattr(solvers, "time", FakeTime)
+    got = CostModel.calibrate(n=32)
+    for name in ("pop_word", "pop_pair", "gemm_dim", "gemm_pair", "ball_probe"):
+        assert getattr(got, name) == pytest.approx(getattr(truth, name), rel=1e-9), name
+    assert got.ball_hash == CostModel.ball_hash
+    # each timing is the best of three runs, on two dimensions per brute-force method
+    assert sorted(set(calls)) == [("ball", 64), ("gemm", 64), ("gemm", 512), ("popcount", 64), ("popcount", 512)]
+    assert len(calls) == 15
 
 
 @settings(max_examples=40, deadline=None)

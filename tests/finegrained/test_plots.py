@@ -8,7 +8,7 @@ import json
 import pytest
 
 from finegrained.cli import main
-from finegrained.plots import pyplot
+from finegrained.cli.plots import pyplot
 from instances.errors import FinegrainedError
 
 
@@ -18,7 +18,7 @@ def test_margins_plot_and_compare_bench(tmp_path, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     times = tmp_path / "t.png"
     capsys.readouterr()
-    assert main(["bench", "compare", "--min-log2-n", "6", "--max-log2-n", "8", "--repeat", "1",
+    assert main(["bench", "compare", "--log2-n-min", "6", "--log2-n-max", "8", "--repeat", "1",
                  "--algorithms", "exact,poly,random_features", "--plot", str(times), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [r["n"] for r in data["rows"]] == [64, 128, 256]
@@ -27,8 +27,8 @@ def test_margins_plot_and_compare_bench(tmp_path, capsys):
 
 
 def test_compare_refusals_are_reported(capsys):
-    assert main(["bench", "compare", "--min-log2-n", "6", "--max-log2-n", "6", "--repeat", "1", "--B", "40",
-                 "--d", "8", "--algorithms", "exact,poly"]) == 0
+    assert main(["bench", "compare", "--log2-n-min", "6", "--log2-n-max", "6", "--repeat", "1", "--B", "40",
+                 "--dims", "8", "--algorithms", "exact,poly"]) == 0
     assert "poly refused:" in capsys.readouterr().out
     assert main(["bench", "compare", "--algorithms", "nope"]) == 2
     assert "unknown algorithm" in capsys.readouterr().err

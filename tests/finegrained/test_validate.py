@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from finegrained.cli import main
-from finegrained.validate import beta_sweep, gap_ann_of_cnf, plot_sweep, validate_cnf, validate_gap_ann
+from finegrained.cli.plots import plot_sweep
+from finegrained.validate import beta_sweep, gap_ann_of_cnf, validate_cnf, validate_gap_ann
 from instances import CNFFormula, GapANNInstance, example_path
 
 TINY4 = CNFFormula.read(example_path("tiny4"))
@@ -133,7 +134,7 @@ def test_plot_without_matplotlib_is_a_clear_error(capsys, monkeypatch, tmp_path)
 
 @pytest.mark.parametrize(
     "module",
-    ["finegrained.validate", "finegrained.proof", "finegrained.commands.validate",
+    ["finegrained.validate", "finegrained.proof", "finegrained.cli.validate",
      "finegrained.attention.adversarial", "finegrained.attention.reference"],
 )
 def test_docstring_examples(module):

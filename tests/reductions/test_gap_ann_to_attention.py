@@ -9,10 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from instances.errors import ParameterError
+from instances.errors import ParameterError, ReductionError
 from instances.gap_ann import NO, YES, GapANNInstance, hamming_distances
 from instances.logspace import LogArray, log_add
-from reductions.gap_ann_to_attention import GapANNToAAttC, lemma47_parameters, threshold_test
+from instances.solutions import CertifiedOutput, GapANNAnswer
+from reductions import check_reduction
+from reductions.gap_ann_to_attention import GapANNToAAttC, Lemma47Parameters, lemma47_parameters, threshold_test
 
 
 def balanced(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
@@ -22,11 +24,17 @@ def balanced(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
     return X
 
 
+def _balanced_rows(d: int, n: int):
+    """n balanced rows of dimension d drawn as the sets of their d/2 one-positions (so hypothesis shrinks them)."""
+    row = st.permutations(range(d)).map(lambda p: np.isin(np.arange(d), p[: d // 2]).astype(np.uint8))
+    return st.lists(row, min_size=n, max_size=n).map(np.array)
+
+
 @st.composite
 def gap_instances(draw):
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     d = 2 * draw(st.integers(1, 8))
-    A, B = balanced(rng, draw(st.integers(1, 7)), d), balanced(rng, draw(st.integers(1, 7)), d)
+    A = draw(_balanced_rows(d, draw(st.integers(1, 7))))
+    B = draw(_balanced_rows(d, draw(st.integers(1, 7))))
     t = draw(st.integers(1, d)) - draw(st.sampled_from([0.0, 0.5]))
     eps = draw(st.floats(0.05, 2.0))
     return GapANNInstance(A, B, t=t, eps=eps)
@@ -48,16 +56,31 @@ def test_blocks_of_A_follow_from_Q_and_K():
 
 
 @pytest.mark.parametrize("mode", ["tight", "paper"])
+def test_karp_property(mode, generators):
+    # in-promise rows decided correctly from the exact attention output; rows outside the promise are free
+    cx = check_reduction(GapANNToAAttC(mode=mode), generators["Gap-ANN"], trials=150, seed=11)
+    assert cx is None, str(cx)
+
+
+def test_reduce_derives_once_and_extracts_with_margins(generators):
+    g = generators["Gap-ANN"](np.random.default_rng(5))
+    red = GapANNToAAttC().reduce(g)
+    assert isinstance(red.parameters, Lemma47Parameters)
+    answer = red.extract(red.target.brute_force_solve())
+    assert isinstance(answer, GapANNAnswer) and answer.margin.shape == (g.n_a,) and answer.certified
+    assert np.array_equal(answer.yes, red.reduction.backward(g, red.target.brute_force_solve()).yes)
+
+
+@pytest.mark.parametrize("mode", ["tight", "paper"])
 @settings(max_examples=80, deadline=None)
 @given(g=gap_instances())
-def test_karp_property(mode, g):
+def test_proof_bounds_and_worst_perturbation(mode, g):
     r = GapANNToAAttC(mode=mode)
+    assert check_reduction(r, lambda _rng: g, trials=1) is None
     inst = r.forward(g)
     exact = inst.brute_force_solve()
-    answer = r.backward(g, exact).yes
     status = g.row_status()
     promise = status != -1
-    assert np.array_equal(answer[promise], (status == YES)[promise])
     # the proof's per-row bounds hold for the exact values
     p = r.derive(g)
     u = exact[: g.n_a, 0]
@@ -102,24 +125,54 @@ def test_n_equal_one_does_not_degenerate_in_paper_mode():
 
 
 def test_parameter_errors():
+    # options: ParameterError
     with pytest.raises(ParameterError, match="below beta_min"):
         lemma47_parameters(8, 8, 12, 5.0, 0.6, beta=1.0)
     assert not lemma47_parameters(8, 8, 12, 5.0, 0.6, beta=1.0, check=False).gap_condition_holds
-    with pytest.raises(ParameterError, match="even positive dimension"):
-        lemma47_parameters(8, 8, 7, 5.0, 0.6)
     with pytest.raises(ParameterError, match="safety"):
         lemma47_parameters(8, 8, 12, 5.0, 0.6, safety=0.5)
     with pytest.raises(ParameterError, match="unknown parameter mode"):
         GapANNToAAttC(mode="loose")
-    with pytest.raises(ParameterError, match="t > 0"):
-        lemma47_parameters(8, 8, 12, 0.0, 0.6)
-    with pytest.raises(ParameterError, match="outside the float64 range"):
-        lemma47_parameters(8, 8, 12, 1e-300, 1e-300)
     with pytest.raises(ParameterError, match="too large for float64"):
         lemma47_parameters(8, 8, 12, 5.0, 0.6, beta=1e300)
+    # the instance: ReductionError
+    with pytest.raises(ReductionError, match="even positive dimension"):
+        lemma47_parameters(8, 8, 7, 5.0, 0.6)
+    with pytest.raises(ReductionError, match="t > 0"):
+        lemma47_parameters(8, 8, 12, 0.0, 0.6)
+    with pytest.raises(ReductionError, match="outside the float64 range"):
+        lemma47_parameters(8, 8, 12, 1e-300, 1e-300)
+    with pytest.raises(ReductionError, match="too large for float64"):
+        lemma47_parameters(8, 8, 12, 1e-6, 1e-6)  # derived beta ~ 1e14: the instance's fault, not an option's
     unbalanced = GapANNInstance(np.array([[1, 1]]), np.array([[1, 0]]), t=1.0, eps=1.0)
-    with pytest.raises(ParameterError, match="balanced"):
+    with pytest.raises(ReductionError, match="balanced"):
         GapANNToAAttC().forward(unbalanced)
+    with pytest.raises(ReductionError, match="GapANNInstance"):
+        GapANNToAAttC().forward(np.eye(2))
+
+
+def test_option_rules_live_in_the_constructor():
+    with pytest.raises(ParameterError, match="paper mode takes no safety factor"):
+        GapANNToAAttC(mode="paper", safety=2.0)
+    for bad in (0.5, math.inf, math.nan, "2", True):
+        with pytest.raises(ParameterError, match="safety factor"):
+            GapANNToAAttC(safety=bad)
+    for bad in (0.0, -1.0, math.inf, "1"):
+        with pytest.raises(ParameterError, match="beta must be positive"):
+            GapANNToAAttC(beta=bad)
+    assert GapANNToAAttC(mode="paper").safety is None and GapANNToAAttC(safety=np.float64(2.0)).safety == 2.0
+
+
+def test_extract_rejects_bad_target_solutions():
+    rng = np.random.default_rng(2)
+    g = GapANNInstance(balanced(rng, 3, 8), balanced(rng, 4, 8), t=3.0, eps=0.5)
+    red = GapANNToAAttC().reduce(g)
+    with pytest.raises(ReductionError, match="LogArray or CertifiedOutput"):
+        red.extract(np.ones((7, 1)))
+    with pytest.raises(ReductionError, match="expected at least 3 rows"):
+        red.extract(LogArray.from_float(np.ones((2, 1))))
+    with pytest.raises(ReductionError, match="expected at least 3 rows"):
+        GapANNToAAttC().backward(g, CertifiedOutput(LogArray.from_float(np.ones(3))))
 
 
 def test_below_threshold_beta_can_decide_wrongly():

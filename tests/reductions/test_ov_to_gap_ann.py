@@ -10,9 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from instances.errors import ReductionError, WrongAnswerError
 from instances.gap_ann import OUTSIDE_PROMISE, YES
 from instances.ov import OVInstance
 from instances.solutions import GapANNAnswer
+from reductions import check_reduction
 from reductions.ov_to_gap_ann import CertificateError, OVToGapANN, gadget_parameters
 
 
@@ -44,10 +46,13 @@ def test_karp_property(ov):
     # row i is YES exactly when a_i has an orthogonal partner
     for i in range(ov.n_a):
         assert (status[i] == YES) == (ov.partner_of(i) is not None)
-    pair = r.backward(ov, g.brute_force_solve())
-    assert (pair is None) == (ov.brute_force_solve() is None)
-    if pair is not None:
-        assert ov.is_orthogonal(pair)
+    cx = check_reduction(r, lambda _rng: ov, trials=1)
+    assert cx is None, str(cx)
+
+
+def test_karp_property_on_random_instances(generators):
+    cx = check_reduction(OVToGapANN(), generators["OV"], trials=300, seed=3)
+    assert cx is None, str(cx)
 
 
 def test_parameters_and_zero_dimension():
@@ -60,4 +65,17 @@ def test_wrong_answer_is_detected():
     ov = OVInstance([[1, 1]], [[1, 0]])
     with pytest.raises(CertificateError, match="no orthogonal partner|none of them"):
         OVToGapANN().backward(ov, GapANNAnswer([True]))
+    assert issubclass(CertificateError, WrongAnswerError)
     assert OVToGapANN().backward(ov, GapANNAnswer([False])) is None
+    # undecided rows that lean YES claim nothing: no pair, and no error
+    assert OVToGapANN().backward(ov, GapANNAnswer([True], undecided=[True])) is None
+
+
+def test_bad_input_is_a_reduction_error():
+    ov = OVInstance([[1, 1]], [[1, 0]])
+    with pytest.raises(ReductionError, match="GapANNAnswer"):
+        OVToGapANN().backward(ov, [True])
+    with pytest.raises(ReductionError, match="shape"):
+        OVToGapANN().backward(ov, GapANNAnswer([True, False]))
+    with pytest.raises(ReductionError, match="OVInstance"):
+        OVToGapANN().forward(np.eye(2))

@@ -1,4 +1,4 @@
-"""k-SAT -> OV: forward, brute-force OV, backward, compared with brute force on the formula."""
+"""k-SAT -> OV: forward, brute-force OV, backward, compared with brute force on the formula (check_reduction)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from instances.cnf import CNFFormula
+from instances.errors import ReductionError, WrongAnswerError
+from instances.solutions import OrthogonalPair
+from reductions import check_reduction
 from reductions.sat_to_ov import SatToOV, split_variables
 
 
-def karp_check(f: CNFFormula) -> None:
-    r = SatToOV()
-    ov = r.forward(f)
+def assert_round_trip(f: CNFFormula) -> None:
+    """Sizes of the split, then the round trip on this one formula by check_reduction."""
+    ov = SatToOV().forward(f)
     left, right = split_variables(f.num_vars)
     assert ov.n_a == 2 ** left.size and ov.n_b == 2 ** right.size and ov.dim == f.num_clauses
-    assignment = r.backward(f, ov.brute_force_solve())
-    truth = f.brute_force_solve()
-    assert (assignment is None) == (truth is None)
-    if assignment is not None:
-        assert f.is_satisfied_by(assignment)
+    cx = check_reduction(SatToOV(), lambda _rng: f, trials=1)
+    assert cx is None, str(cx)
+
+
+def test_karp_property_on_random_formulas(generators):
+    cx = check_reduction(SatToOV(), generators["k-SAT"], trials=300, seed=7)
+    assert cx is None, str(cx)
 
 
 @st.composite
@@ -37,7 +42,7 @@ def formulas(draw, max_vars: int = 7):
 @settings(max_examples=150, deadline=None)
 @given(formulas())
 def test_karp_property(f):
-    karp_check(f)
+    assert_round_trip(f)
 
 
 @pytest.mark.parametrize(
@@ -58,7 +63,7 @@ def test_karp_property(f):
 def test_edge_cases(clauses, num_vars, sat):
     f = CNFFormula(clauses, num_vars=num_vars)
     assert (f.brute_force_solve() is not None) == sat
-    karp_check(f)
+    assert_round_trip(f)
 
 
 def test_vectors_follow_the_definition():
@@ -77,3 +82,18 @@ def test_vectors_follow_the_definition():
 def test_backward_of_no_pair_is_unsat():
     f = CNFFormula([[1], [-1]], num_vars=2)
     assert SatToOV().backward(f, None) is None
+
+
+def test_backward_errors():
+    f = CNFFormula([[1, 2], [-1, 3]], num_vars=3)  # L = {1, 2} (4 codes), R = {3} (2 codes)
+    with pytest.raises(ReductionError, match="OrthogonalPair"):
+        SatToOV().backward(f, (0, 1))
+    with pytest.raises(ReductionError, match="outside 0..3"):
+        SatToOV().backward(f, OrthogonalPair(4, 0))
+    with pytest.raises(ReductionError, match="outside 0..1"):
+        SatToOV().backward(f, OrthogonalPair(0, -1))
+    # alpha = 0 (x1 = x2 = false) falsifies clause 1 whatever x3 is: the pair is not orthogonal
+    with pytest.raises(WrongAnswerError, match="not an orthogonal pair"):
+        SatToOV().backward(f, OrthogonalPair(0, 1))
+    with pytest.raises(ReductionError, match="CNFFormula"):
+        SatToOV().forward([[1, 2]])

@@ -39,7 +39,7 @@ def test_adversarial_oracle_protocol_and_argument_checks():
     Q = np.array([[1.0, 0.0], [0.0, 1.0]])
     V = np.array([[1.0], [0.0]])
     adv = adversarial(exact, log_eps=math.log(0.01), log_threshold=math.log(0.5))
-    diff = adv(Q, Q, V, scale=1.0).to_float() - exact(Q, Q, V, scale=1.0).to_float()
+    diff = adv(Q, Q, V, scale=1.0).output.to_float() - exact(Q, Q, V, scale=1.0).to_float()
     assert np.allclose(diff.ravel(), [-0.01, 0.01])
     assert "adversarial" not in ORACLES
     with pytest.raises(ParameterError):

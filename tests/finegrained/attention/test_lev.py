@@ -11,8 +11,11 @@ from hypothesis import strategies as st
 
 from finegrained.attention.exact import exact
 from finegrained.attention.lev import (
+    dense_scores,
     heavy_entries,
+    heavy_entries_with_values,
     lev_attention,
+    lev_attention_with_keys,
     lev_oracle,
     leverage_scores,
     lewis_weights,
@@ -21,6 +24,7 @@ from finegrained.attention.lev import (
     streaming_universal_set,
     universal_set,
 )
+from finegrained.attention.protocol import UNCERTIFIED
 from instances.errors import NumericalError, ParameterError
 
 
@@ -120,7 +124,7 @@ def test_heavy_entries_recall_is_complete(kind: str, eps: float) -> None:
     n, d = 400, 6
     K = keys(kind, n, d, rng)
     Q = np.vstack([rng.normal(size=(150, d)), maximising_queries(K)[:: max(1, n // 100)]])
-    pairs, vals = heavy_entries(Q, K, eps, return_values=True)
+    pairs, vals = heavy_entries_with_values(Q, K, eps)
     found = {tuple(map(int, ij)) for ij in pairs}
     # Entries equal to eps within rounding may legitimately go either way.
     assert brute_heavy(Q, K, eps * (1 + 1e-9)) <= found <= brute_heavy(Q, K, eps * (1 - 1e-9))
@@ -136,7 +140,7 @@ def test_heavy_entries_orthogonal_queries_have_no_entries_and_no_nan() -> None:
     K = np.hstack([rng.normal(size=(30, 3)), np.zeros((30, 2))])
     orthogonal = np.hstack([np.zeros((4, 3)), rng.normal(size=(4, 2))])
     Q = np.vstack([orthogonal, np.zeros((1, 5)), rng.normal(size=(3, 5))])
-    pairs, vals = heavy_entries(Q, K, 0.05, return_values=True)
+    pairs, vals = heavy_entries_with_values(Q, K, 0.05)
     assert np.isfinite(vals).all()
     assert not np.any(pairs[:, 0] < 5)
     assert {tuple(map(int, ij)) for ij in pairs} == brute_heavy(Q, K, 0.05)
@@ -287,17 +291,26 @@ def test_streaming_memory_is_independent_of_n() -> None:
 def test_lev_attention_softmax_equals_exact_when_every_key_is_kept() -> None:
     rng = np.random.default_rng(13)
     Q, K, V = rng.normal(size=(5, 3)), rng.normal(size=(3, 3)), rng.normal(size=(3, 2))
-    out, U = lev_attention(Q, K, V, 0.5, return_indices=True)  # 3 keys in dimension 3: every tau_j = 1
+    out, U = lev_attention_with_keys(Q, K, V, eps=0.5)  # 3 keys in dimension 3: every tau_j = 1
     assert U.tolist() == [0, 1, 2]
     assert np.allclose(out.to_float(), exact(Q, K, V).to_float(), rtol=1e-12)
-    assert np.allclose(lev_oracle(Q, K, V, eps=0.5).to_float(), out.to_float())
+    answer = lev_oracle(Q, K, V, eps=0.5, log_eps=-30.0)  # log_eps is accepted and ignored
+    assert answer.certificate is UNCERTIFIED and not answer.certificate.certified
+    assert np.allclose(answer.output.to_float(), out.to_float())
+    assert np.allclose(lev_attention(Q, K, V, eps=0.5).to_float(), out.to_float())
 
 
 def test_lev_attention_softmax_keeps_a_key_when_none_reaches_eps() -> None:
     rng = np.random.default_rng(14)
     Q, K, V = rng.normal(size=(2, 2)), rng.normal(size=(50, 2)), rng.normal(size=(50, 1))
-    out, U = lev_attention(Q, K, V, 1.0, return_indices=True)
-    assert len(U) == 1 and out.shape == (2, 1)
+    out, U = lev_attention_with_keys(Q, K, V, eps=1.0)
+    # the one key kept is the one of largest leverage, and softmax over a single key returns its value row
+    assert U.tolist() == [int(np.argmax(leverage_scores(K)))]
+    np.testing.assert_allclose(out.to_float(), np.tile(V[U], (2, 1)), rtol=1e-15)
+    # with a threshold some keys reach, the kept set is exactly {tau_j >= eps}
+    out, U = lev_attention_with_keys(Q, K, V, eps=0.05)
+    assert U.tolist() == np.flatnonzero(leverage_scores(K) >= 0.05).tolist() and len(U) > 1
+    np.testing.assert_allclose(out.to_float(), exact(Q, K[U], V[U]).to_float(), rtol=1e-12)
 
 
 @pytest.mark.parametrize("p", [1.0, 2.0, 3.0])
@@ -305,7 +318,7 @@ def test_lev_attention_power_error_is_bounded_by_dropped_mass(p: float) -> None:
     rng = np.random.default_rng(15)
     Q, K, V = rng.normal(size=(40, 4)), keys("student", 300, 4, rng), rng.normal(size=(300, 2))
     eps = 0.02
-    out, U = lev_attention(Q, K, V, eps, p, return_indices=True)
+    out, U = lev_attention_with_keys(Q, K, V, eps=eps, kind=p)
     S = np.abs(Q @ K.T) ** p
     A = S / S.sum(axis=1, keepdims=True)
     full = A @ V
@@ -318,4 +331,123 @@ def test_lev_attention_power_error_is_bounded_by_dropped_mass(p: float) -> None:
 
 def test_lev_attention_rejects_unknown_kind() -> None:
     with pytest.raises(ParameterError, match="kind must be"):
-        lev_attention(np.eye(2), np.eye(2), np.eye(2), 0.1, "relu")
+        lev_attention(np.eye(2), np.eye(2), np.eye(2), eps=0.1, kind="relu")
+
+
+# ------------------------------------------------------------- near-degenerate keys and extreme scales (issue 11)
+
+
+def near_degenerate(n: int, d: int, dev: float, direction: str, rng: np.random.Generator):
+    """n - 1 copies of one key and one key (at a random position) deviating from it by a relative ``dev`` in a
+    new direction, and a unit query along that direction: its attention weight on the deviating key is 1."""
+    k0 = rng.normal(size=d)
+    if direction == "coordinate":  # the new direction is a coordinate the copies do not use
+        k0[-1] = 0.0
+        e = np.zeros(d)
+        e[-1] = 1.0
+    else:  # a generic direction orthogonal to k0 (the copies' scores along it are rounding noise)
+        e = rng.normal(size=d)
+        if direction == "mixed":
+            k0[-1] = 0.0
+            e[-1] = 10.0
+        e -= (e @ k0) / (k0 @ k0) * k0
+        e /= np.linalg.norm(e)
+    K = np.tile(k0, (n, 1))
+    j = int(rng.integers(n))
+    K[j] = k0 + dev * np.linalg.norm(k0) * e
+    return K, e[None, :], j
+
+
+@pytest.mark.parametrize("n", [50, 1000, 6000])
+@pytest.mark.parametrize("dev", [1e-12, 1e-11, 1e-10])
+@pytest.mark.parametrize("direction", ["coordinate", "generic", "mixed"])
+def test_near_degenerate_keys_keep_the_deviating_key(n: int, dev: float, direction: str) -> None:
+    rng = np.random.default_rng(n + int(-np.log10(dev)))
+    d = 4 if direction != "mixed" else 7
+    K, q, j = near_degenerate(n, d, dev, direction, rng)
+    A = dense_scores(q, K)
+    assert A[0, j] > 0.99  # the reference sees the heavy entry
+    # rank 2 in exact arithmetic; a third direction the SVD cannot separate may be kept (never one less)
+    r = numerical_rank(K)
+    assert r in (2, 3)
+    tau = leverage_scores(K)
+    assert tau[j] > 0.99 and tau.sum() == pytest.approx(r, abs=1e-6) and tau.max() <= 1 + 1e-12
+    U = universal_set(K, 0.5)
+    assert j in U.tolist() and len(U) <= r / 0.5
+    assert j in streaming_universal_set(chunked(K, 777), 0.5).tolist()
+    pairs, vals = heavy_entries_with_values(q, K, 0.5)
+    assert pairs.tolist() == [[0, j]] and vals[0] > 0.99
+
+
+def _integer_instance(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Small-integer entries: scaling them by 1e-320 or a power of two is exact, so A is known unscaled."""
+    rng = np.random.default_rng(seed)
+    K = rng.integers(-8, 9, size=(14, 4)).astype(float)
+    K[:3] = K[0]  # ties at the maximum: three identical keys
+    Q = np.vstack([rng.integers(-8, 9, size=(30, 4)).astype(float),
+                   np.round(maximising_queries(K) * 64)])  # integers near the maximising queries
+    return Q, K
+
+
+@pytest.mark.parametrize("sq,sk", [(1e300, 1.0), (1.0, 1e300), (1e150, 1e150), (1e-320, 1.0), (1.0, 1e-320),
+                                   (2.0**1000, 2.0**-1070), (1e-300, 1e300)])
+@pytest.mark.parametrize("eps", [0.05, 0.3])
+def test_heavy_entries_at_extreme_scales_match_the_unscaled_reference(sq: float, sk: float, eps: float) -> None:
+    Q, K = _integer_instance(17)
+    A = dense_scores(Q, K)
+    pairs, vals = heavy_entries_with_values(Q * sq, K * sk, eps)
+    found = {tuple(map(int, ij)) for ij in pairs}
+    expected = {(int(i), int(j)) for i, j in zip(*np.nonzero(A >= eps * (1 + 1e-9)), strict=True)}
+    allowed = {(int(i), int(j)) for i, j in zip(*np.nonzero(A >= eps * (1 - 1e-9)), strict=True)}
+    assert expected and expected <= found <= allowed
+    np.testing.assert_allclose(vals, A[pairs[:, 0], pairs[:, 1]], rtol=1e-9)
+    assert np.array_equal(universal_set(K * sk, eps), universal_set(K, eps))
+    np.testing.assert_allclose(dense_scores(Q * sq, K * sk), A, rtol=1e-9, atol=1e-12)
+
+
+def test_inputs_beyond_the_float_range_raise_instead_of_dropping_entries() -> None:
+    K = np.array([[1e300, 1.0], [1e-300, 0.0]])  # one column spans 2^1993: balancing would flush 1e-300
+    with pytest.raises(NumericalError, match="float64 range"):
+        heavy_entries(np.array([[1.0, -1e300]]), K, 0.5)
+    with pytest.raises(NumericalError, match="float64 range"):
+        universal_set(K, 0.5)
+
+
+_BAD = [("K", "complex"), ("K", "object"), ("K", "string"), ("K", "nan"), ("K", "1d"), ("eps", np.nan),
+        ("eps", "0.1"), ("eps", 1.5), ("eps", -0.1), ("p", np.nan), ("p", True), ("p", -2.0), ("tol", np.nan),
+        ("tol", -1.0), ("max_iter", 2.5), ("max_iter", -1), ("max_iter", "3")]
+
+
+@pytest.mark.parametrize("func,case", [(f, c) for f in ("universal_set", "heavy_entries", "lev_attention",
+                                                        "streaming") for c in _BAD]
+                         + [(f, ("Q", c)) for f in ("heavy_entries", "lev_attention")
+                            for c in ("complex", "object", "string", "nan", "1d")])
+def test_bad_inputs_are_one_line_errors(func: str, case: tuple) -> None:
+    rng = np.random.default_rng(0)
+    args = {"Q": rng.normal(size=(3, 2)), "K": rng.normal(size=(5, 2)), "eps": 0.1, "p": 1.0, "tol": 1e-10,
+            "max_iter": 100}
+    name, bad = case
+    if name in ("Q", "K"):
+        x = args[name]
+        args[name] = {"complex": x + 1j, "object": x.astype(object), "string": x.astype(str),
+                      "nan": np.where(x > 0, np.nan, x), "1d": x[:, 0]}[bad]
+    else:
+        args[name] = bad
+    with pytest.raises((ParameterError, NumericalError)) as info:
+        if func == "universal_set":
+            universal_set(args["K"], args["eps"], args["p"], tol=args["tol"], max_iter=args["max_iter"])
+        elif func == "heavy_entries":
+            heavy_entries(args["Q"], args["K"], args["eps"], args["p"], tol=args["tol"])
+            lewis_weights(args["K"], args["p"], tol=args["tol"], max_iter=args["max_iter"])
+        elif func == "lev_attention":
+            lev_attention(args["Q"], args["K"], args["K"], eps=args["eps"], kind=args["p"], tol=args["tol"])
+            lewis_weights(args["K"], args["p"], tol=args["tol"], max_iter=args["max_iter"])
+        else:
+            streaming_universal_set([args["K"]], args["eps"], args["p"], tol=args["tol"],
+                                    max_iter=args["max_iter"])
+    assert "\n" not in str(info.value)
+
+
+def test_lev_attention_takes_eps_by_keyword_only() -> None:
+    with pytest.raises(TypeError):
+        lev_attention(np.eye(2), np.eye(2), np.eye(2), 0.1)  # type: ignore[misc]

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 import tracemalloc
 
+import mpmath
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from finegrained.attention import poly as poly_module
 from finegrained.attention.exact import exact
 from finegrained.attention.poly import (
     ExpPolynomial,
@@ -18,14 +19,24 @@ from finegrained.attention.poly import (
     choose_degree,
     exp_polynomial,
     feature_maps,
+    lemma_3_6_factor,
     log_relative_error_bound,
     poly,
     poly_oracle,
     poly_plan,
     score_radius,
 )
-from instances.errors import FinegrainedError, NumericalError, ParameterError, ResourceLimitError
-from instances.logspace import LogArray
+from finegrained.attention.protocol import OracleAnswer
+from finegrained.attention.reference import reference
+from instances.errors import (
+    NumericalError,
+    ParameterError,
+    ResourceLimitError,
+    UncertifiedError,
+)
+
+# the package exports the function poly; the module itself is reached through importlib
+poly_module = importlib.import_module("finegrained.attention.poly")
 
 
 @settings(max_examples=40, deadline=None)
@@ -67,10 +78,13 @@ def test_monomial_index_counts_and_weights(d: int, g: int) -> None:
 def test_degree_selection_is_proved_minimal_and_grid_checked(radius: float, eps: float) -> None:
     p = exp_polynomial(radius, eps)
     assert p.bound <= eps
-    assert math.exp(log_relative_error_bound(radius, p.degree, p.method)) == pytest.approx(p.bound)
-    if p.degree > 0:
-        for method in ("chebyshev", "taylor"):
-            assert log_relative_error_bound(radius, p.degree - 1, method) > math.log(eps)
+    # the stated closed forms, recomputed here with exact factorials (not through log_relative_error_bound)
+    closed = {"chebyshev": lambda g: 2 * (radius / 2) ** (g + 1) * math.exp(2 * radius) / math.factorial(g + 1),
+              "taylor": lambda g: radius ** (g + 1) * math.exp(radius) / math.factorial(g + 1)}
+    assert p.bound == pytest.approx(closed[p.method](p.degree), rel=1e-12)
+    assert p.bound == pytest.approx(min(closed["chebyshev"](p.degree), closed["taylor"](p.degree)), rel=1e-12)
+    if p.degree > 0:  # minimal: one degree less, neither family proves eps
+        assert min(closed["chebyshev"](p.degree - 1), closed["taylor"](p.degree - 1)) > eps
     # an independent dense grid, including the endpoints where the relative error peaks
     x = np.concatenate([np.linspace(-radius, radius, 20001), [-radius, radius]])
     rel = np.abs(np.polynomial.polynomial.polyval(x, p.coefficients) * np.exp(-x) - 1.0)
@@ -133,12 +147,148 @@ def test_certified_error_property(d: int, B: float, eps: float, seed: int) -> No
     assert np.abs(res.output.to_float() - exact(Q, K, V).to_float()).max() <= res.error_bound
 
 
-def test_poly_oracle_matches_poly() -> None:
+def test_poly_oracle_matches_poly_and_certifies_its_bound() -> None:
     rng = np.random.default_rng(3)
     Q, K, V = (rng.uniform(-1, 1, size=(50, 2)) for _ in range(3))
-    out = poly_oracle(Q, K, V, eps=1e-5)
-    assert isinstance(out, LogArray)
-    np.testing.assert_array_equal(out.to_float(), poly(Q, K, V, eps=1e-5).output.to_float())
+    answer = poly_oracle(Q, K, V, eps=1e-5)
+    assert isinstance(answer, OracleAnswer)
+    res = poly(Q, K, V, eps=1e-5)
+    np.testing.assert_array_equal(answer.output.to_float(), res.output.to_float())
+    assert answer.certificate.kind == "additive"
+    assert answer.certificate.worst_log_bound == pytest.approx(math.log(res.error_bound), rel=1e-12)
+    # the certified interval contains the exact answer
+    bounds = answer.bounds()
+    ref = exact(Q, K, V).to_float()
+    assert (bounds.lower.to_float() <= ref).all() and (ref <= bounds.upper.to_float()).all()
+
+
+@pytest.mark.parametrize("log_eps", [math.log(1e-3), math.log(1e-8), -25.0, math.log(0.5), 30.0])
+def test_poly_oracle_plans_for_the_requested_accuracy(log_eps: float) -> None:
+    rng = np.random.default_rng(4)
+    Q, K = rng.uniform(-1, 1, size=(80, 3)), rng.uniform(-1, 1, size=(70, 3))
+    V = rng.uniform(-3, 3, size=(70, 2))
+    answer = poly_oracle(Q, K, V, log_eps=log_eps)
+    assert answer.certificate.worst_log_bound <= log_eps
+    err = np.abs(answer.output.to_float() - exact(Q, K, V).to_float()).max()
+    assert err <= math.exp(answer.certificate.worst_log_bound)
+    # it plans for the accuracy, not for more: a looser request never needs a higher degree
+    looser = poly_oracle(Q, K, V, log_eps=log_eps + 5)
+    assert looser.info["degree"] <= answer.info["degree"]
+
+
+def test_poly_oracle_refuses_quickly_what_it_cannot_certify() -> None:
+    rng = np.random.default_rng(5)
+    Q, K, V = (rng.uniform(-1, 1, size=(40, 2)) for _ in range(3))
+    with pytest.raises(UncertifiedError, match="only accurate to"):  # e^-2484: below float64 output
+        poly_oracle(Q, K, V, log_eps=-2484.0)
+    with pytest.raises(UncertifiedError, match="requested"):  # an explicit eps_A too coarse for log_eps
+        poly_oracle(Q, K, V, eps=0.1, log_eps=math.log(1e-6))
+    # R = 12: rounding of the monomial basis (~n u e^{2R}) exceeds 1e-6; refused from the plan alone
+    Qr = np.array([[12.0], [-12.0]])
+    with pytest.raises(UncertifiedError, match="rounding"):
+        poly_oracle(Qr, np.array([[1.0], [0.5]]), np.ones((2, 1)), scale=1.0, log_eps=math.log(1e-6))
+    # a Lemma 4.7-sized instance: refused by the planner before any feature matrix exists
+    Qb = rng.choice([-230.0, 230.0], size=(2**11, 1020))
+    tracemalloc.start()
+    with pytest.raises(ResourceLimitError, match="over the limit"):
+        poly_oracle(Qb, Qb, Qb[:, :4], log_eps=-28.0)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 4 * Qb.nbytes
+
+
+def test_poly_oracle_certifies_entry_by_entry() -> None:
+    """One large query row among small ones and a column of small values: the per-entry bounds are far below
+    the global one there, and each still holds against the 60-digit reference."""
+    rng = np.random.default_rng(8)
+    Q = rng.uniform(-0.3, 0.3, size=(40, 2))
+    Q[0] *= 25.0
+    K, V = rng.uniform(-1, 1, size=(30, 2)), rng.uniform(-1, 1, size=(30, 3))
+    V[:, 2] *= 1e-4
+    answer = poly_oracle(Q, K, V, eps=1e-9)
+    bounds = np.exp(answer.certificate.log_bound)
+    assert bounds.shape == (40, 3)
+    assert bounds.max() == pytest.approx(poly(Q, K, V, eps=1e-9).error_bound, rel=1e-12)
+    assert bounds[1:].max() < bounds[0].max() / 5 and bounds[:, 2].max() < bounds[:, 0].max() / 100
+    err = np.abs(answer.output.to_float() - reference(Q, K, V, dps=60).to_float())
+    assert (err <= bounds).all()
+
+
+def test_poly_oracle_zero_values_are_exact() -> None:
+    rng = np.random.default_rng(6)
+    Q, K = rng.uniform(-1, 1, size=(5, 2)), rng.uniform(-1, 1, size=(4, 2))
+    answer = poly_oracle(Q, K, np.zeros((4, 1)), log_eps=-2484.0)
+    assert answer.certificate.worst_log_bound == -math.inf and (answer.output.to_float() == 0).all()
+
+
+def _stated_bound(res, eps: float, d: int, n_k: int, v_max: float) -> tuple[float, float, float]:
+    """poly's certificate from the formula its docstring states, recomputed without poly's helpers."""
+    u = 2.0**-53
+    R, g = res.interval[1], res.degree
+    closed = {"chebyshev": 2 * (R / 2) ** (g + 1) * math.exp(2 * R) / math.factorial(g + 1),
+              "taylor": R ** (g + 1) * math.exp(R) / math.factorial(g + 1)}
+    eps_a = closed[res.method]  # Lemma 2.1 made explicit (the interpolation / Lagrange remainder)
+    S = sum(abs(c) * R**k for k, c in enumerate(exp_polynomial(R, eps).coefficients))
+    m = n_k + math.comb(g + d, d) + 4 * g + 16  # rounded operations per computed entry
+    eps_round = (m * u / (1 - m * u)) * S * math.exp(R)
+    lemma_3_6 = 2 * eps_a / (1 + math.sqrt(1 - eps_a**2)) * v_max  # sharp Lemma 3.6 (docstring, step 2)
+    rounding = 2 * eps_round * v_max / (1 - eps_a - eps_round)  # step 3
+    bound = lemma_3_6 + rounding
+    return (bound + u * (v_max + bound)) * (1 + 4 * u), eps_a, eps_round
+
+
+@pytest.mark.parametrize("d,B,eps,n", [(2, 0.5, 1e-3, 100), (3, 1.0, 1e-6, 300), (1, 2.5, 1e-9, 64),
+                                       (4, 1.0, 0.3, 50)])
+def test_error_bound_equals_its_stated_formula(d: int, B: float, eps: float, n: int) -> None:
+    rng = np.random.default_rng(d + n)
+    Q, K = rng.uniform(-B, B, size=(n, d)), rng.uniform(-B, B, size=(n + 3, d))
+    V = rng.uniform(-2, 2, size=(n + 3, 2))
+    res = poly(Q, K, V, eps=eps)
+    expected, eps_a, eps_round = _stated_bound(res, eps, d, n + 3, float(np.abs(V).max()))
+    assert res.poly_error == pytest.approx(eps_a, rel=1e-12)
+    assert res.rounding_error == pytest.approx(eps_round, rel=1e-9)
+    assert res.error_bound == pytest.approx(expected, rel=1e-12)
+
+
+def test_lemma_3_6_factor_is_the_sharp_supremum() -> None:
+    # sup over weights w (sum 1) and errors e_j in [-eps, eps] of sum w_j |e_j - ebar| / (1 + ebar),
+    # searched over two-point distributions at the endpoints (the extremal ones) on a fine grid
+    alphas = np.linspace(0.0, 1.0, 200001)
+    for eps in (1e-6, 1e-3, 0.1, 0.5, 0.9, 0.999):
+        ebar = eps * (2 * alphas - 1)
+        mad = 4 * eps * alphas * (1 - alphas)
+        sup = float(np.max(mad / (1 + ebar)))
+        assert lemma_3_6_factor(eps) == pytest.approx(sup, rel=1e-8)
+        assert lemma_3_6_factor(eps) <= 2 * eps  # never above the paper's eps_A + eps_D
+
+
+def _near_tight(R: float, eps: float):
+    """Two keys with scores exactly +R and -R (the radius, where the interpolant's error peaks), values
+    +-1 chosen against the sign of each key's weight change: the worst case of Lemma 3.6."""
+    p = exp_polynomial(R, eps)
+    rel = [float(mpmath.mpf(np.polynomial.polynomial.polyval(x, p.coefficients)) / mpmath.exp(x) - 1)
+           for x in (R, -R)]
+    w = [math.exp(R) / (2 * math.cosh(R)), math.exp(-R) / (2 * math.cosh(R))]
+    ebar = w[0] * rel[0] + w[1] * rel[1]
+    V = np.array([[math.copysign(1.0, rel[0] - ebar)], [math.copysign(1.0, rel[1] - ebar)]])
+    Q, K = np.array([[1.0]]), np.array([[R], [-R]])
+    with mpmath.workdps(60):
+        a = [mpmath.exp(mpmath.mpf(R)), mpmath.exp(mpmath.mpf(-R))]
+        ref = float((a[0] * V[0, 0] + a[1] * V[1, 0]) / (a[0] + a[1]))
+    return Q, K, V, ref
+
+
+@pytest.mark.parametrize("R,eps", [(0.01, 1e-5), (0.05, 1e-4), (0.2, 1e-5)])
+def test_near_tight_instances_reach_most_of_the_bound(R: float, eps: float) -> None:
+    """Measured error >= 0.6 x the certified bound: a bound (or Lemma 3.6 term) halved would be violated."""
+    Q, K, V, ref = _near_tight(R, eps)
+    res = poly(Q, K, V, eps=eps, scale=1.0)
+    assert res.interval == (-R, R) and res.degree % 2 == 0  # even degree: errors of opposite sign at +-R
+    err = abs(res.output.to_float()[0, 0] - ref)
+    assert err <= res.error_bound
+    assert err >= 0.6 * res.error_bound
+    # the Lemma 3.6 term alone is what the measurement approaches (rounding is ~1e-15 here)
+    assert err >= 0.6 * lemma_3_6_factor(res.poly_error) * np.abs(V).max()
 
 
 def test_zero_scores_are_exact() -> None:
@@ -230,28 +380,60 @@ def test_blocked_matches_unblocked() -> None:
     np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
 
-def test_bench_module_smoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    import argparse
-    import sys
-
+def test_bench_module_smoke() -> None:
     from finegrained.bench import poly as bench
 
-    parser = argparse.ArgumentParser()
-    bench.add_arguments(parser)
-    args = parser.parse_args(
-        ["--ds", "2", "--Bs", "0.5", "--epss", "1e-3", "--min-log2-n", "6", "--max-log2-n", "8",
-         "--exact-cap-log2", "7", "--sample-rows", "16"]
-    )
-    args.json = False
-    result = bench.run(args)
-    (case,) = result["cases"]
+    result = bench.run(dims=[2], B=[0.5], eps=[1e-3], log2_n_min=6, log2_n_max=8, exact_cap_log2=7,
+                       sample_rows=16, repeat=1)
+    (case,) = result.cases
     assert case["bound_holds"] and len(case["rows"]) == 3
     assert case["rows"][-1]["exact_sampled"] and not case["rows"][0]["exact_sampled"]
-    assert "time exponent" in capsys.readouterr().out
-    assert bench.fit_exponent([2, 4, 8], [1.0, 2.0, 4.0]) == pytest.approx(1.0)
+    assert all(r["error"] <= r["error_bound"] for r in case["rows"])
     assert bench.crossover([1, 2, 4, 8], [5, 1, 3, 1], [4, 2, 2, 2]) == 8
     assert bench.crossover([1, 2], [3, 3], [1, 1]) is None
 
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(FinegrainedError, match="needs matplotlib"):
-        bench.plot_degree_rank("unused.png", 10, 1e-6, [2])
+
+_Q3 = np.random.default_rng(9).uniform(-1, 1, size=(6, 2))
+_BAD_CALLS = {
+    "complex Q": lambda: poly(_Q3 + 1j, _Q3, _Q3, eps=1e-3),
+    "object K": lambda: poly(_Q3, _Q3.astype(object), _Q3, eps=1e-3),
+    "string V": lambda: poly(_Q3, _Q3, _Q3.astype(str), eps=1e-3),
+    "NaN entry": lambda: poly(np.where(_Q3 > 0, np.nan, _Q3), _Q3, _Q3, eps=1e-3),
+    "B = nan": lambda: poly(_Q3, _Q3, _Q3, eps=1e-3, B=np.nan),
+    "B < 0": lambda: poly(_Q3, _Q3, _Q3, eps=1e-3, B=-1.0),
+    "B string": lambda: poly(_Q3, _Q3, _Q3, eps=1e-3, B="2"),
+    "eps = nan": lambda: poly(_Q3, _Q3, _Q3, eps=np.nan),
+    "eps string": lambda: poly(_Q3, _Q3, _Q3, eps="1e-3"),
+    "eps bool": lambda: poly(_Q3, _Q3, _Q3, eps=True),
+    "scale = nan": lambda: poly(_Q3, _Q3, _Q3, eps=1e-3, scale=np.nan),
+    "max_memory = nan": lambda: poly(_Q3, _Q3, _Q3, eps=1e-3, max_memory=np.nan),
+    "max_memory < 0": lambda: poly(_Q3, _Q3, _Q3, eps=1e-3, max_memory=-5),
+    "block_bytes = 2.5": lambda: poly(_Q3, _Q3, _Q3, eps=1e-3, block_bytes=2.5),
+    "block_bytes = 0": lambda: poly(_Q3, _Q3, _Q3, eps=1e-3, block_bytes=0),
+    "plan n = 2.5": lambda: poly_plan(2.5, 2, 1.0, 1e-3),
+    "plan n < 0": lambda: poly_plan(-4, 2, 1.0, 1e-3),
+    "plan d = nan": lambda: poly_plan(10, np.nan, 1.0, 1e-3),
+    "plan B = inf": lambda: poly_plan(10, 2, np.inf, 1e-3),
+    "plan B = nan": lambda: poly_plan(10, 2, np.nan, 1e-3),
+    "plan d_v = 0": lambda: poly_plan(10, 2, 1.0, 1e-3, d_v=0),
+    "plan radius overflow": lambda: poly_plan(10, 2, 1e200, 1e-3, scale=1.0),
+    "exp_polynomial radius nan": lambda: exp_polynomial(np.nan, 1e-3),
+    "exp_polynomial eps list": lambda: exp_polynomial(1.0, [1e-3]),
+    "choose_degree radius inf": lambda: choose_degree(np.inf, 1e-3),
+    "bound degree 2.5": lambda: log_relative_error_bound(1.0, 2.5, "taylor"),
+    "bound degree < 0": lambda: log_relative_error_bound(1.0, -1, "taylor"),
+    "index d = 2.5": lambda: MonomialIndex.build(2.5, 1),
+    "index g < 0": lambda: MonomialIndex.build(2, -1),
+    "features coefficients nan": lambda: feature_maps(_Q3, _Q3, np.array([1.0, np.nan])),
+    "features coefficients complex": lambda: feature_maps(_Q3, _Q3, np.array([1.0, 1j])),
+    "oracle log_eps nan": lambda: poly_oracle(_Q3, _Q3, _Q3, log_eps=np.nan),
+    "oracle log_eps string": lambda: poly_oracle(_Q3, _Q3, _Q3, log_eps="-10"),
+    "lemma factor 1": lambda: lemma_3_6_factor(1.0),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_BAD_CALLS))
+def test_bad_inputs_are_one_line_errors(case: str) -> None:
+    with pytest.raises((ParameterError, NumericalError)) as info:
+        _BAD_CALLS[case]()
+    assert "\n" not in str(info.value) and str(info.value)

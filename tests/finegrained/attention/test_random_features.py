@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from finegrained.attention.exact import exact
+from finegrained.attention.protocol import UNCERTIFIED
 from finegrained.attention.random_features import random_features, random_features_oracle
-from instances.errors import ParameterError
+from instances.errors import NumericalError, ParameterError
 
 
 def _inputs(seed: int, n: int = 64, d: int = 3, B: float = 0.5):
@@ -63,9 +64,27 @@ def test_large_scores_stay_finite() -> None:
 
 def test_oracle_and_parameter_errors() -> None:
     Q, K, V = _inputs(5)
-    np.testing.assert_array_equal(
-        random_features_oracle(Q, K, V, rank=8).to_float(), random_features(Q, K, V, rank=8).to_float()
-    )
-    for bad in (0, -3, 2.5, True):
+    answer = random_features_oracle(Q, K, V, rank=8, log_eps=-40.0)  # log_eps is accepted and ignored
+    assert answer.certificate is UNCERTIFIED and not answer.certificate.certified
+    np.testing.assert_array_equal(answer.output.to_float(), random_features(Q, K, V, rank=8).to_float())
+    for bad in (0, -3, 2.5, True, "8", np.nan):
         with pytest.raises(ParameterError, match="rank"):
             random_features(Q, K, V, rank=bad)
+    for bad in (0, -1, 2.5, np.nan):
+        with pytest.raises(ParameterError, match="block_bytes"):
+            random_features(Q, K, V, rank=8, block_bytes=bad)
+    for bad in (-1, 1.5, "x", None):
+        with pytest.raises(ParameterError, match="seed"):
+            random_features(Q, K, V, rank=8, seed=bad)
+
+
+@pytest.mark.parametrize("case", ["complex", "object", "string", "nan_scale", "nan_entry", "ragged", "1d"])
+def test_bad_inputs_are_one_line_errors(case: str) -> None:
+    Q, K, V = _inputs(6, n=8)
+    bad = {"complex": dict(Q=Q + 1j), "object": dict(K=K.astype(object)), "string": dict(V=V.astype(str)),
+           "nan_scale": dict(scale=np.nan), "nan_entry": dict(Q=np.where(Q > 0, np.nan, Q)),
+           "ragged": dict(K=[[1.0, 2.0], [3.0]]), "1d": dict(V=V[:, 0])}[case]
+    args = {"Q": Q, "K": K, "V": V, "scale": None} | bad
+    with pytest.raises((ParameterError, NumericalError)) as info:
+        random_features(args["Q"], args["K"], args["V"], rank=4, scale=args["scale"])
+    assert "\n" not in str(info.value)

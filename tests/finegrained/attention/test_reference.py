@@ -19,7 +19,12 @@ def test_reference_follows_the_oracle_protocol_and_matches_exact():
     Q, K = rng.normal(size=(5, 4)), rng.normal(size=(7, 4))
     V = rng.normal(size=(7, 3))
     ref = reference(Q, K, V)  # default scale 1/d, like exact
-    assert ORACLES["reference"] is reference and isinstance(ref, LogArray) and ref.shape == (5, 3)
+    assert isinstance(ref, LogArray) and ref.shape == (5, 3)
+    ans = ORACLES["reference"](Q, K, V)
+    assert ans.certificate.kind == "log" and np.array_equal(ans.output.log_abs, ref.log_abs)
+    # the certified log error bounds the distance to a 120-digit recomputation
+    hi = reference(Q, K, V, dps=120)
+    assert (np.abs(ans.output.log_abs - hi.log_abs) <= np.exp(ans.certificate.log_bound)).all()
     assert log_relative_error(exact(Q, K, V), ref).max() < 1e-12
     S = Q @ K.T / 4
     A = np.exp(S - S.max(axis=1, keepdims=True))

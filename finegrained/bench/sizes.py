@@ -1,0 +1,155 @@
+"""Calibration of the declared size maps against real runs of the chain (``finegrained bench sizes``).
+
+For each number of variables ``N``, a seeded random 3-SAT formula at the given clause ratio goes through
+k-SAT -> OV -> Gap-ANN -> AAttC. Every instance of the trace is measured (:func:`reductions.sizes.measure`) and
+compared with the composed map the reductions declare (:func:`reductions.sizes.compose`) evaluated at that
+``N`` and ``m``; then the attention oracle is timed on the chain's ``(Q, K, V)`` (best of ``repeat``).
+
+Reported: every measured size against its declared value, the largest relative mismatch (integer sizes must
+match exactly; real sizes such as ``B`` and ``beta`` are float64 computations and agree to rounding), and the
+least-squares exponent of oracle time against ``n_q * n_k * d~``, the work of the score matrix, over all ``N`` and
+over the largest half (small ``N`` are dominated by fixed overheads). An exponent near 1 is what the declared
+sizes predict for an oracle that computes every score. The exact oracle merges identical keys and queries, and
+the chain's instances have many (the padding rows of Lemma 4.7, and split-and-list vectors that coincide when a
+half-assignment satisfies the same clauses), so for it the run also times ``dedupe=False``: that variant computes
+every score and is the one whose time the declared sizes predict.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from instances.errors import ParameterError
+from instances.generators import random_ksat
+from reductions import path
+from reductions.sizes import measure
+
+from ..attention import resolve_oracle
+from ..attention.exact import exact
+from ..resources import chain_memory_bytes, check_memory
+from .timing import Progress, best_of, fit_exponent, fit_upper_half
+
+#: Clause width of the random formulas: N must be at least this.
+K = 3
+#: A real size whose declared and measured values differ by more than this (relative) is a counterexample, the
+#: tolerance :func:`reductions.sizes.size_mismatches` uses in ``check_reduction``.
+REAL_TOLERANCE = 1e-9
+
+
+def _relative(declared: float, measured: float) -> float:
+    if declared == measured:
+        return 0.0
+    return abs(declared - measured) / max(abs(declared), abs(measured))
+
+
+@dataclass
+class SizesBenchResult:
+    """Rows ``{N, m, n_q, n_k, d, work, oracle_s[, plain_s], max_mismatch_integer, max_mismatch_real, sizes}``.
+
+    ``sizes`` maps ``"problem.name"`` to ``[declared, measured]`` for every size of every stage. ``exponent`` and
+    ``exponent_upper_half`` are the fitted exponents of ``oracle_s`` against ``work = n_q n_k d``;
+    ``exponent_plain*`` those of ``plain_s``, the exact oracle without merging identical rows (exact oracle only).
+    """
+
+    oracle: str
+    params: str
+    ratio: float
+    repeat: int
+    rows: list[dict] = field(default_factory=list)
+    exponent: float | None = None
+    exponent_upper_half: float | None = None
+    exponent_plain: float | None = None
+    exponent_plain_upper_half: float | None = None
+    benchmark: str = "sizes"
+
+    @property
+    def max_mismatch_integer(self) -> float:
+        """The largest relative mismatch of an integer size over every run (0 when the maps are right)."""
+        return max((r["max_mismatch_integer"] for r in self.rows), default=0.0)
+
+    @property
+    def max_mismatch_real(self) -> float:
+        """The largest relative mismatch of a real size (float64 rounding when the maps are right)."""
+        return max((r["max_mismatch_real"] for r in self.rows), default=0.0)
+
+    @property
+    def consistent(self) -> bool:
+        """Whether every measured size equals its declared value (integers exactly, reals to 1e-9)."""
+        return self.max_mismatch_integer == 0 and self.max_mismatch_real <= REAL_TOLERANCE
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "max_mismatch_integer": self.max_mismatch_integer,
+                "max_mismatch_real": self.max_mismatch_real, "consistent": self.consistent}
+
+
+def check_arguments(*, vars_min: int, vars_max: int, step: int, ratio: float, repeat: int, params: str,
+                    max_memory: int | None) -> list[int]:
+    """The grid of N; :class:`ParameterError` for an empty or unbuildable one, and
+    :class:`~instances.errors.ResourceLimitError` when the largest N's chain would not fit in memory."""
+    if vars_min < K:
+        raise ParameterError(f"--vars-min must be at least {K} (random {K}-SAT needs {K} distinct variables per "
+                             f"clause), got {vars_min}")
+    if vars_min > vars_max:
+        raise ParameterError(f"--vars-min ({vars_min}) must be at most --vars-max ({vars_max})")
+    if step < 1 or repeat < 1:
+        raise ParameterError(f"--step and --repeat must be positive, got {step} and {repeat}")
+    if not (math.isfinite(ratio) and ratio > 0):
+        raise ParameterError(f"--ratio must be a finite positive number, got {ratio}")
+    if round(ratio * vars_min) < 1:
+        raise ParameterError(f"--ratio {ratio:g} gives no clauses at N = {vars_min}; use a larger ratio")
+    if params not in ("tight", "paper"):
+        raise ParameterError(f"--params must be tight or paper, got {params!r}")
+    grid = list(range(vars_min, vars_max + 1, step))
+    top = grid[-1]
+    check_memory(chain_memory_bytes(top, round(ratio * top)), max_memory,
+                 f"bench sizes at N = {top}, m = {round(ratio * top)}")
+    return grid
+
+
+def run(*, vars_min: int = 4, vars_max: int = 16, step: int = 1, ratio: float = 4.26, params: str = "tight",
+        oracle: str = "exact", repeat: int = 3, seed: int = 0, max_memory: int | None = None,
+        progress: Progress | None = None) -> SizesBenchResult:
+    """Measure every stage's sizes against the declared map and time the oracle, for ``N = vars_min..vars_max``."""
+    grid = check_arguments(vars_min=vars_min, vars_max=vars_max, step=step, ratio=ratio, repeat=repeat,
+                           params=params, max_memory=max_memory)
+    name, fn = resolve_oracle(oracle)
+    chain = path("k-SAT", "AAttC", mode=params)
+    stages = chain.sizes
+    result = SizesBenchResult(oracle=name, params=params, ratio=ratio, repeat=repeat)
+    for i, n in enumerate(grid):
+        f = random_ksat(n, round(ratio * n), K, seed=seed + n)
+        trace = chain.forward_trace(f)
+        sizes: dict[str, list[float]] = {}
+        worst = {"integer": 0.0, "real": 0.0}
+        for stage, instance in zip(stages, trace):
+            declared = stage.at({"N": f.num_vars, "m": f.num_clauses})
+            measured = measure(instance)
+            for key, want in declared.items():
+                if key not in measured:
+                    raise ParameterError(f"declared size {stage.problem}.{key} is not measured on the chain's "
+                                         f"{type(instance).__name__}")
+                got = measured[key]
+                sizes[f"{stage.problem}.{key}"] = [want, got]
+                kind = "integer" if isinstance(want, int) else "real"
+                worst[kind] = max(worst[kind], _relative(float(want), float(got)))
+        att = trace[-1]
+        seconds, _ = best_of(lambda: fn(att.Q, att.K, att.V, scale=att.scale), repeat=repeat)  # noqa: B023
+        row = {"N": n, "m": f.num_clauses, "n_q": att.n_q, "n_k": att.n_k, "d": att.dim,
+               "work": att.n_q * att.n_k * att.dim, "oracle_s": seconds}
+        if name == "exact":  # resolve_oracle wraps the function, so compare names
+            row["plain_s"], _ = best_of(lambda: exact(att.Q, att.K, att.V, scale=att.scale,  # noqa: B023
+                                                      dedupe=False), repeat=repeat)
+        row.update({"max_mismatch_integer": worst["integer"], "max_mismatch_real": worst["real"], "sizes": sizes})
+        result.rows.append(row)
+        if progress is not None:
+            progress(i + 1, len(grid))
+    work = [r["work"] for r in result.rows]
+    times = [r["oracle_s"] for r in result.rows]
+    result.exponent = fit_exponent(work, times)
+    result.exponent_upper_half = fit_upper_half(work, times)
+    if all("plain_s" in r for r in result.rows):
+        plain = [r["plain_s"] for r in result.rows]
+        result.exponent_plain = fit_exponent(work, plain)
+        result.exponent_plain_upper_half = fit_upper_half(work, plain)
+    return result

@@ -1,0 +1,96 @@
+"""The Dask universal set equals the in-memory one (finegrained.attention.lev_parallel)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("dask.array")  # the parallel extra; installed by the test extra
+
+import dask.array as da  # noqa: E402
+
+from finegrained.attention.lev import leverage_scores, streaming_universal_set, universal_set  # noqa: E402
+from finegrained.attention.lev_parallel import parallel_universal_set  # noqa: E402
+from instances.errors import NumericalError, ParameterError  # noqa: E402
+
+
+def _families(rng: np.random.Generator, n: int, d: int) -> dict[str, np.ndarray]:
+    g = rng.normal(size=(n, d))
+    low = rng.normal(size=(n, 2)) @ rng.normal(size=(2, d))
+    near = low + 1e-9 * rng.normal(size=(n, d))
+    heavy = rng.standard_t(1.5, size=(n, d))
+    dup = np.repeat(rng.normal(size=(n // 8, d)), 8, axis=0)
+    dup[-1] += 1e-6 * rng.normal(size=d)  # one key deviates slightly from its copies
+    spiky = g.copy()
+    spiky[rng.choice(n, 5, replace=False)] *= 1e4
+    return {
+        "gaussian": g,
+        "low_rank": low,
+        "near_degenerate": near,
+        "heavy_tailed": heavy,
+        "duplicated_rows": dup,
+        "spiky_outliers": spiky,
+        "scaled_columns": g * np.logspace(-150, 150, d)[None, :],
+        "zero_rows": np.where(rng.random((n, 1)) < 0.3, 0.0, g),
+        "one_hot": np.eye(d)[rng.integers(0, d, n)] * rng.uniform(1, 2, (n, 1)),
+        "integer_grid": rng.integers(-3, 4, size=(n, d)).astype(float),
+        "cauchy_rows": g / np.abs(rng.standard_cauchy((n, 1))),
+        "single_direction": np.outer(rng.normal(size=n), rng.normal(size=d)),
+    }
+
+
+def _far_from_threshold(tau: np.ndarray, eps: float) -> bool:
+    return not np.any(np.abs(tau - eps) <= 1e-9 * max(eps, 1.0))
+
+
+@pytest.mark.parametrize("d", [3, 8])
+def test_same_set_as_in_memory_on_key_families(d):
+    rng = np.random.default_rng(d)
+    n = 1500
+    compared = set()
+    for name, K in _families(rng, n, d).items():
+        tau = leverage_scores(K)
+        for eps in (0.2, 0.004):
+            if not _far_from_threshold(tau, eps):  # a tau within rounding of eps may go either way in any code
+                continue
+            compared.add(name)
+            want = universal_set(K, eps)
+            got = parallel_universal_set(K, eps, chunk_rows=257)
+            assert np.array_equal(got, want), (name, eps, len(got), len(want))
+            assert np.array_equal(got, streaming_universal_set([K[:600], K[600:]], eps)), (name, eps)
+            assert len(got) <= d / eps + 1e-9
+    assert len(compared) >= 10, compared
+
+
+def test_chunk_layouts_and_inputs():
+    rng = np.random.default_rng(7)
+    K = rng.standard_t(2, size=(2000, 4))
+    want = universal_set(K, 0.01)
+    assert want.size > 0
+    for chunk_rows in (7, 64, 2000, 10**6):
+        assert np.array_equal(parallel_universal_set(K, 0.01, chunk_rows=chunk_rows), want)
+    assert np.array_equal(parallel_universal_set(da.from_array(K, chunks=(333, 2)), 0.01), want)
+    assert np.array_equal(parallel_universal_set([K[:5], K[5:1500], K[1500:]], 0.01), want)
+    assert np.array_equal(parallel_universal_set(K, 0.01, scheduler="synchronous"), want)
+
+
+def test_distributed_client():
+    distributed = pytest.importorskip("distributed")
+    rng = np.random.default_rng(3)
+    K = rng.normal(size=(1500, 3)) * rng.exponential(size=(1500, 1)) ** 3
+    with distributed.Client(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None) as client:
+        got = parallel_universal_set(K, 0.01, chunk_rows=200, client=client)
+    assert np.array_equal(got, universal_set(K, 0.01))
+
+
+def test_errors():
+    with pytest.raises(ParameterError):
+        parallel_universal_set(np.ones(3), 0.1)
+    with pytest.raises(ParameterError):
+        parallel_universal_set(np.ones((3, 2)), 0.0)
+    with pytest.raises(ParameterError):
+        parallel_universal_set(np.ones((3, 2)), 0.1, chunk_rows=0)
+    with pytest.raises(NumericalError):
+        parallel_universal_set(np.array([[1.0, np.nan]]), 0.1)
+    assert parallel_universal_set(np.zeros((0, 2)), 0.1).size == 0
+    assert parallel_universal_set(np.zeros((5, 2)), 0.1).size == 0

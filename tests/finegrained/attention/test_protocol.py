@@ -1,0 +1,121 @@
+"""The oracle protocol: certificates turn an output into bounds that contain the truth, and nothing else passes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from finegrained.attention.protocol import (
+    Certificate,
+    OracleAnswer,
+    as_answer,
+    call_oracle,
+    check_attention_inputs,
+)
+from instances.errors import NumericalError, ParameterError
+from instances.logspace import LogArray
+
+finite_logs = st.floats(min_value=-3000, max_value=300, allow_nan=False)
+
+
+def _contains(bounds, truth: LogArray) -> bool:
+    """lower <= truth <= upper, compared in log space with signs."""
+    def leq(a: LogArray, b: LogArray) -> np.ndarray:
+        av = np.where(a.sign == 0, 0.0, a.sign * 1.0)
+        bv = np.where(b.sign == 0, 0.0, b.sign * 1.0)
+        same = (a.sign == b.sign) & (a.sign != 0)
+        mag = np.where(a.sign > 0, a.log_abs <= b.log_abs + 1e-12, a.log_abs >= b.log_abs - 1e-12)
+        return np.where(same, mag, av <= bv)
+
+    return bool(leq(bounds.lower, truth).all() and leq(truth, bounds.upper).all())
+
+
+@settings(max_examples=200, deadline=None)
+@given(log_u=finite_logs, sign=st.sampled_from([-1, 1]), log_err=st.floats(-3100, 310), frac=st.floats(-1, 1))
+def test_additive_interval_contains_every_value_within_the_bound(log_u, sign, log_err, frac):
+    """If |u~ - u| <= e^b then u lies in the certified interval (checked for u = u~ + frac e^b)."""
+    u_tilde = LogArray(np.array([sign], dtype=np.int8), np.array([log_u]))
+    if frac == 0:
+        delta = LogArray(np.array([0], dtype=np.int8), np.array([-np.inf]))
+    else:
+        delta = LogArray(np.array([1 if frac > 0 else -1], dtype=np.int8), np.array([log_err + math.log(abs(frac))]))
+    from instances.logspace import log_add
+
+    truth = log_add(u_tilde, delta)
+    bounds = Certificate("additive", log_err).apply(u_tilde)
+    assert _contains(bounds, truth)
+
+
+@settings(max_examples=200, deadline=None)
+@given(log_u=finite_logs, sign=st.sampled_from([-1, 1]), log_rho=st.floats(-40, -0.01), frac=st.floats(-1, 1))
+def test_relative_and_log_intervals_contain_the_truth(log_u, sign, log_rho, frac):
+    rho = math.exp(log_rho)
+    # truth u with |u~ - u| <= rho |u|: u~ = u (1 + frac rho)
+    truth = LogArray(np.array([sign], dtype=np.int8), np.array([log_u]))
+    u_tilde = LogArray(truth.sign, truth.log_abs + math.log1p(frac * rho))
+    assert _contains(Certificate("relative", log_rho).apply(u_tilde), truth)
+    # |log u~ - log u| <= delta
+    delta = abs(math.log1p(frac * rho)) + 1e-300
+    assert _contains(Certificate("log", math.log(delta) + 1e-12).apply(u_tilde), truth)
+
+
+def test_certificates_refuse_nan_inf_and_useless_bounds():
+    for bad in (math.nan, math.inf, np.array([0.0, math.nan])):
+        with pytest.raises(NumericalError):
+            Certificate("additive", bad)
+    with pytest.raises(NumericalError, match="does not fix the sign"):
+        Certificate("relative", 0.0)
+    with pytest.raises(ParameterError):
+        Certificate("probably", 0.0)
+    with pytest.raises(ParameterError, match="does not fit"):
+        Certificate("additive", np.zeros(3)).apply(LogArray.from_float(np.ones((2, 1))))
+    none = Certificate("none")
+    assert not none.certified and none.apply(LogArray.from_float(np.ones(1))).lower is None
+    c = Certificate("additive", math.log(1e-6))
+    assert c.describe().startswith("additive error <= 1e-06") and c.to_dict()["kind"] == "additive"
+
+
+def test_as_answer_wraps_arrays_and_refuses_junk():
+    a = as_answer(np.array([[0.5], [0.25]]))
+    assert a.from_float and not a.certificate.certified and a.output.shape == (2, 1)
+    assert as_answer(np.array([0.5, 0.25])).output.shape == (2, 1)
+    with pytest.raises(ParameterError, match="complex"):
+        as_answer(np.ones((2, 1), dtype=complex))
+    with pytest.raises(ParameterError):
+        as_answer(np.array([["a"]]))
+    with pytest.raises(NumericalError):
+        as_answer(np.array([[np.inf]]))
+    with pytest.raises(ParameterError, match="expected an OracleAnswer"):
+        as_answer("0.5")
+
+
+def test_call_oracle_passes_log_eps_only_to_oracles_that_take_it():
+    seen = {}
+
+    def takes(Q, K, V, *, scale=None, log_eps=None):
+        seen["log_eps"] = log_eps
+        return OracleAnswer(LogArray.from_float(np.ones((Q.shape[0], 1))))
+
+    def does_not(Q, K, V, *, scale=None):
+        return np.ones((Q.shape[0], 1))
+
+    Q = np.ones((3, 2))
+    call_oracle("t", takes, Q, Q, np.ones((3, 1)), scale=1.0, log_eps=-5.0)
+    assert seen["log_eps"] == -5.0
+    ans, seconds = call_oracle("d", does_not, Q, Q, np.ones((3, 1)), scale=1.0, log_eps=-5.0)
+    assert ans.from_float and seconds >= 0
+    with pytest.raises(ParameterError, match="shape"):
+        call_oracle("d", does_not, Q, Q, np.ones((3, 2)), scale=1.0)
+
+
+@pytest.mark.parametrize("bad", [np.array([["x"]]), np.ones((2, 2), dtype=complex), np.array([1.0, 2.0]),
+                                 np.ones((2, 2), dtype=object)])
+def test_input_checks_are_parameter_errors(bad):
+    with pytest.raises(ParameterError):
+        check_attention_inputs(bad, np.ones((2, 2)), np.ones((2, 1)), None)
+    with pytest.raises(ParameterError):
+        check_attention_inputs(np.ones((2, 2)), np.ones((2, 2)), np.ones((2, 1)), "x")
