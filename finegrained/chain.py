@@ -14,12 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from instances.cnf import CNFFormula
-from instances.errors import ParameterError
+from instances.errors import ParameterError, ResourceLimitError
 from instances.solutions import GapANNAnswer
 from reductions import path
 
 from .pipeline import decide
-from .resources import chain_memory_bytes, check_memory
+from .resources import check_memory
 
 SCHEMA = "finegrained.chain/1"
 #: The two routes from k-SAT to attention (``run_chain(route=...)``, ``finegrained chain --route``).
@@ -153,6 +153,32 @@ class ChainResult:
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+
+#: Beyond this many variables the chain's size is not even estimated exactly (2^(N/2) vectors per half).
+MAX_ESTIMATED_VARS = 4096
+
+
+def chain_memory_bytes(num_vars: int, num_clauses: int) -> int:
+    """Peak memory of the k-SAT -> AAttC chain with the exact oracle, as a conservative sum of live arrays.
+
+    ``n_a = 2^ceil(N/2)`` and ``n_b = 2^floor(N/2)`` vectors; OV of dimension ``m`` (uint8 plus int32
+    temporaries), Gap-ANN of dimension ``6m`` (uint8 plus the gadget's temporaries), float64 ``Q`` and ``K`` of
+    dimension ``12m``, the oracle's scaled copies, and 256 MiB of headroom for its score tile (16 MiB by default)
+    and BLAS workspaces.
+    """
+    if num_vars > MAX_ESTIMATED_VARS:
+        raise ResourceLimitError(
+            f"the chain on {num_vars} variables lists 2^{(num_vars + 1) // 2} assignments of one half: about "
+            f"2^{(num_vars + 1) // 2 + math.log2(max(num_clauses, 1)) + 6:.0f} bytes, far beyond any memory"
+        )
+    n_a, n_b = 2 ** ((num_vars + 1) // 2), 2 ** (num_vars // 2)
+    m = max(num_clauses, 1)
+    ov = (n_a + n_b) * m * (1 + 8)
+    gap = (n_a + n_b) * 6 * m * 4
+    q_k = ((n_a + n_b) + 2 * n_b) * 12 * m * 8
+    oracle = q_k + 2 * 128 * 2**20
+    return int(ov + gap + 2 * q_k + oracle)
 
 
 def stage_sizes(trace: list) -> list[dict]:

@@ -173,6 +173,8 @@ def decide(chain: Chain, instance: Any, oracle: str | Callable[..., Any] = "exac
         reduced = chain.reduce(instance)
     elif reduced.source is not instance:
         raise ParameterError("the reduced chain given to decide() was built from another instance")
+    elif [r.reduction for r in reduced.steps] != list(chain.steps):
+        raise ParameterError("the reduced chain given to decide() was built by other reductions than `chain`")
     for step, seconds in zip(chain.steps, reduced.seconds):
         timings[f"reduce:{step.source}->{step.target}"] = seconds
     last = reduced.steps[-1]
@@ -187,10 +189,11 @@ def decide(chain: Chain, instance: Any, oracle: str | Callable[..., Any] = "exac
 
     t0 = time.perf_counter()
     log_threshold = _param(params, "log_threshold")
-    if answer.from_float and log_threshold is not None and log_threshold < LOG_TINY:
+    if answer.from_float and log_threshold is not None and log_threshold < answer.float_log_tiny:
+        formats = "every float format" if log_threshold < LOG_TINY else "the range of the oracle's float type"
         raise UncertifiedError(
             f"oracle {name!r} returned float values, but this instance needs log-space outputs of magnitude "
-            f"{_fmt_e(log_threshold)} (the threshold 2t~), below every float format: a float kernel reads them "
+            f"{_fmt_e(log_threshold)} (the threshold 2t~), below {formats}: a float kernel reads them "
             "as 0. Return a LogArray/OracleAnswer, or use the float-decidable route (k-SAT -> OV -> Attention)"
         )
     bounds = answer.bounds()
@@ -212,7 +215,7 @@ def decide(chain: Chain, instance: Any, oracle: str | Callable[..., Any] = "exac
     elif not cert.certified:
         status = "uncertified"
         reason = f"oracle {name!r} certifies no error bound, so this answer is its point answer, not a proof"
-    elif not rows.certified:
+    elif _param(params, "gap_condition_holds") is False:
         status = "uncertified"
         reason = ("the gap condition of Lemma 4.7 fails at this beta (beta < beta_min), so no row can be "
                   "certified")

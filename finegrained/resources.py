@@ -59,32 +59,6 @@ def format_bytes(n: float) -> str:
     return f"{n:.1f} PiB"
 
 
-#: Beyond this many variables the chain's size is not even estimated exactly (2^(N/2) vectors per half).
-MAX_ESTIMATED_VARS = 4096
-
-
-def chain_memory_bytes(num_vars: int, num_clauses: int) -> int:  # to move beside the chain (finegrained/chain.py)
-    """Peak memory of the k-SAT -> AAttC chain with the exact oracle, as a conservative sum of live arrays.
-
-    ``n_a = 2^ceil(N/2)`` and ``n_b = 2^floor(N/2)`` vectors; OV of dimension ``m`` (uint8 plus int32
-    temporaries), Gap-ANN of dimension ``6m`` (uint8 plus the gadget's temporaries), float64 ``Q`` and ``K`` of
-    dimension ``12m``, the oracle's scaled copies, and 256 MiB of headroom for its score tile (16 MiB by default)
-    and BLAS workspaces.
-    """
-    if num_vars > MAX_ESTIMATED_VARS:
-        raise ResourceLimitError(
-            f"the chain on {num_vars} variables lists 2^{(num_vars + 1) // 2} assignments of one half: about "
-            f"2^{(num_vars + 1) // 2 + math.log2(max(num_clauses, 1)) + 6:.0f} bytes, far beyond any memory"
-        )
-    n_a, n_b = 2 ** ((num_vars + 1) // 2), 2 ** (num_vars // 2)
-    m = max(num_clauses, 1)
-    ov = (n_a + n_b) * m * (1 + 8)
-    gap = (n_a + n_b) * 6 * m * 4
-    q_k = ((n_a + n_b) + 2 * n_b) * 12 * m * 8
-    oracle = q_k + 2 * 128 * 2**20
-    return int(ov + gap + 2 * q_k + oracle)
-
-
 def check_memory(needed: int, limit: int | None, what: str) -> None:
     """Raise :class:`ResourceLimitError` naming ``needed`` bytes if it exceeds ``limit`` (default: half of RAM)."""
     limit = default_memory_limit() if limit is None else limit

@@ -39,11 +39,14 @@ from .attention import resolve_oracle
 from .attention.adversarial import adversarial, analytic_log_slack, max_tolerated_log_eps
 from .attention.exact import exact, exact_oracle
 from .attention.reference import DEFAULT_DPS, log_relative_error, reference
+from .chain import chain_memory_bytes
 from .pipeline import decide
-from .resources import chain_memory_bytes, check_memory
+from .resources import check_memory
 
 SCHEMA = "finegrained.validate/1"
 SWEEP_SCHEMA = "finegrained.validate.sweep/1"
+#: Most points a beta sweep takes.
+MAX_SWEEP_POINTS = 1000
 _STATUS = {YES: "YES", NO: "NO", OUTSIDE_PROMISE: "outside"}
 #: Rounding allowance (relative, in nats) when comparing an exact ``log u_i`` with its proven bound: the bounds
 #: are strict in exact arithmetic, but e.g. Case 2b's slack ``log(1 + e^{-beta/2})`` is far below float64.
@@ -464,8 +467,9 @@ def beta_sweep(
     >>> s.frac_exact.tolist(), s.frac_adversarial.tolist(), s.gap_condition.tolist()
     ([1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [True, True, True])
     """
-    if points < 2:
-        raise ParameterError(f"a sweep needs at least 2 points, got {points}")
+    if not 2 <= points <= MAX_SWEEP_POINTS:
+        raise ParameterError(f"a sweep takes 2 to {MAX_SWEEP_POINTS} points (each rebuilds the instance and calls "
+                             f"the oracle twice), got {points}")
     if not (0 < low < high and math.isfinite(high)):
         raise ParameterError(f"need 0 < low < high for the beta grid, got low={low}, high={high}")
     base = GapANNToAAttC(mode=params).reduce(instance).parameters

@@ -406,8 +406,7 @@ def check_memory_limit(needed: int, limit: int | None, what: str) -> None:
     if needed > limit:
         raise ResourceLimitError(
             f"{what} would need about {_fmt(int(needed)) if needed < 2**70 else f'2^{math.log2(needed):.0f} bytes'}"
-            f" of memory, over the limit of {_fmt(limit)}; raise the limit (max_memory=) if this machine "
-            "really has the room"
+            f" of memory, over the limit of {_fmt(limit)} (max_memory)"
         )
 
 

@@ -50,6 +50,8 @@ class LogArray:
         log_abs = np.asarray(self.log_abs, dtype=np.float64)
         if sign.shape != log_abs.shape:
             raise ValueError(f"sign shape {sign.shape} differs from log_abs shape {log_abs.shape}")
+        if sign.size and (np.abs(np.asarray(self.sign)) > 1).any():
+            raise NumericalError("log-space array has a sign outside -1, 0, +1")
         if np.isnan(log_abs).any() or np.isposinf(log_abs).any():
             raise NumericalError("log-space array contains NaN or +inf in log|x|")
         if np.any((sign == 0) != np.isneginf(log_abs)):

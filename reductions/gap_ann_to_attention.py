@@ -287,7 +287,7 @@ def certified_threshold_test(params: Lemma47Parameters, output: LogArray | Certi
         ``yes`` is the point decision ``u~_i >= 2 t~``; ``undecided`` marks rows whose certified interval
         ``[lower_i, upper_i]`` reaches both sides of ``2 t~`` (within the rounding of ``log 2 t~``); ``margin`` is
         ``log u~_i - log 2 t~``. When the gap condition fails (``beta < beta_min``, experiments only) the lemma's
-        bounds do not hold, and nothing is certified.
+        bounds do not hold, and every row is undecided.
 
     Examples
     --------
@@ -306,10 +306,14 @@ def certified_threshold_test(params: Lemma47Parameters, output: LogArray | Certi
     lower = np.where(output.lower.sign > 0, output.lower.log_abs - params.log_threshold, -np.inf)
     upper = np.where(output.upper.sign > 0, output.upper.log_abs - params.log_threshold, -np.inf)
     decided = (lower > eta) | (upper < -eta)
+    if not params.gap_condition_holds:
+        # Below beta_min the lemma's bounds u > 3t~ / u < t~ do not hold, so no interval decides a row: every
+        # row is undecided (and a point YES without an orthogonal partner is the lemma failing, not the oracle).
+        decided = np.zeros_like(decided)
     # A certified interval above the threshold with a point answer below it cannot happen for a consistent
     # certificate; the interval wins, since it is what was proved.
     yes = np.where(decided, lower > eta, yes)
-    return GapANNAnswer(yes, undecided=~decided, margin=margin, certified=bool(params.gap_condition_holds))
+    return GapANNAnswer(yes, undecided=~decided, margin=margin)
 
 
 @cached_sizes

@@ -311,26 +311,75 @@ class Derivation:
 
 
 def _parse_time(text: str) -> sp.Expr:
+    import re
     from tokenize import TokenError
 
     from sympy.parsing.sympy_parser import convert_xor, implicit_multiplication, parse_expr, standard_transformations
 
     poly = sp.Function("poly")
     names = {"n": symbol("n"), "d": symbol("d"), "delta": symbol("delta"), "poly": poly, "log": sp.log}
+    text = str(text).replace("·", "*").strip()
+    # parse_expr evaluates Python: only these characters and names are let through, so nothing but arithmetic
+    # on n, d, delta, log and poly can be written (no attribute access, no underscores, no calls of other names)
+    if not text or len(text) > 200 or not re.fullmatch(r"[0-9a-z+\-*/^(). ]+", text):
+        raise ParameterError(f"cannot read the running time {text!r}: use n, d, delta, log(...), poly(...), "
+                             "numbers and + - * / ^ ( ), e.g. n^(2-delta)*poly(d)")
+    bad = sorted(set(re.findall(r"[a-z]+", text)) - set(names))
+    if bad:
+        raise ParameterError(f"the running time may use n, d, delta, log and poly(...), not {', '.join(bad)}")
+    if re.search(r"\d{7,}|\de|\*\*\s*\*", text):
+        raise ParameterError(f"the running time {text!r} has a number too large to be a running-time exponent")
     try:
-        expr = parse_expr(text.replace("·", "*"), local_dict=names,
+        expr = parse_expr(text, local_dict=names, global_dict={"Integer": sp.Integer, "Float": sp.Float,
+                                                               "Rational": sp.Rational, "Symbol": sp.Symbol},
                           transformations=(*standard_transformations, convert_xor, implicit_multiplication))
-    except (SyntaxError, TypeError, ValueError, TokenError, sp.SympifyError) as exc:  # TokenError: "n^(2-"
+    except (SyntaxError, TypeError, ValueError, TokenError, sp.SympifyError, NameError,
+            AttributeError) as exc:  # TokenError: "n^(2-"
         raise ParameterError(f"cannot read the running time {text!r}: {exc}") from None
+    if not isinstance(expr, sp.Expr):
+        raise ParameterError(f"cannot read the running time {text!r}: it is not an expression")
     # poly(...) factors are the polynomial slack of the statement; they become poly(N, m) of the source
     expr = expr.replace(lambda e: isinstance(e, sp.core.function.AppliedUndef) and e.func == poly, lambda e: 1)
     unknown = sorted(str(s) for s in expr.free_symbols - {symbol("n"), symbol("d"), symbol("delta")})
     if unknown:
         raise ParameterError(f"the running time may use n, d, delta and poly(...), not {', '.join(unknown)}")
+    _check_time_shape(expr, text)
     return expr
 
 
+def _check_time_shape(expr: sp.Expr, text: str) -> None:
+    """A running time is a product of ``n^e`` (``e`` a number or an expression in ``delta``), powers of ``d``
+    and of ``log n`` / ``log d`` with constant exponents, and constants. Anything else (``2^d``, ``d^n``, ``e^n``)
+    is not polynomial in ``d`` or not a power of ``n``, and the bookkeeping would mislead: refused."""
+    n, d, delta = symbol("n"), symbol("d"), symbol("delta")
+
+    def constant(e: sp.Expr) -> bool:
+        return e.free_symbols <= {delta}
+
+    for factor in sp.Mul.make_args(expr):
+        if constant(factor):
+            continue
+        base, exp = factor.as_base_exp()
+        ok = constant(exp) and (base in (n, d) or (isinstance(base, sp.log) and base.args[0] in (n, d)))
+        if ok and exp.free_symbols == set():
+            ok = abs(float(exp)) <= 1000
+        if not ok:
+            raise ParameterError(f"the running time {text!r} must be n^(a) times powers of d and of log n (poly(d) "
+                                 f"allowed): the factor {factor} is not of that form")
+
+
 def implies(steps: list[Any], target_time: str) -> Derivation:
+    """See :func:`_implies`; sympy failing to take a limit is one :class:`ParameterError` line."""
+    try:
+        return _implies(steps, target_time)
+    except (NotImplementedError, ValueError, TypeError, ZeroDivisionError, RecursionError) as exc:
+        if isinstance(exc, ParameterError):
+            raise
+        raise ParameterError(f"cannot derive the source time from {target_time!r}: sympy could not take the "
+                             f"limit ({type(exc).__name__}); give the bound in the form n^(a)*poly(d)") from None
+
+
+def _implies(steps: list[Any], target_time: str) -> Derivation:
     """The running time a time bound for the last problem of a chain gives its first problem.
 
     Parameters

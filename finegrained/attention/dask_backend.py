@@ -59,7 +59,11 @@ def open_client(client: Any = None, *, n_workers: int | None = None, processes: 
         yield client
         return
     if isinstance(client, str):
-        c = distributed.Client(client)
+        try:
+            c = distributed.Client(client, timeout="10s")
+        except Exception as exc:  # a bad address or an unreachable scheduler: one line, not Dask's traceback
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ParameterError(f"cannot connect to the Dask scheduler {client!r}: {detail}") from None
         try:
             yield c
         finally:

@@ -333,14 +333,15 @@ def finish(prep: Prepared, log_num: np.ndarray, log_den: np.ndarray) -> tuple[Lo
     out = LogArray(out.sign, np.where(out.sign == 0, -np.inf, out.log_abs - log_den[:, None]))
     # The merged sums add up to n_k (unmerged) values per row of W, so the bound counts the unmerged keys.
     bound = _error_nats(out, pos, neg, log_den, prep.Qs, prep.KT, prep.K_all.shape[0])
-    fixed = _fix_cancellation(out, pos, neg, log_den, prep.Q, prep.K_all, prep.V_all, prep.scale)
-    changed = (fixed.sign != out.sign) | (fixed.log_abs != out.log_abs)
+    fixed, fixed_bound = _fix_cancellation(out, pos, neg, log_den, prep.Q, prep.K_all, prep.V_all, prep.scale)
+    changed = ~np.isnan(fixed_bound)
     out = fixed
     if changed.any():
-        # Recomputed at >= 50 digits until the result stands >= 20 digits clear of the working precision.
-        bound = np.where(changed, RECOMPUTED_NATS, bound)
-        if ((out.sign == 0) & changed).any():
-            bound = None  # a zero that persisted at MAX_DPS digits is taken as exact, which is not a proof
+        # Recomputed entries carry the multiprecision reference's own certified bound (inf where it proves none:
+        # an unresolved cancellation, or a zero that persisted at MAX_DPS digits).
+        bound = np.where(changed, fixed_bound, bound)
+        if not np.isfinite(bound).all():
+            bound = None
     if prep.q_inverse is not None:
         out = out[prep.q_inverse]
         bound = None if bound is None else bound[prep.q_inverse]
@@ -477,8 +478,14 @@ def answer_with_bound(out: LogArray, bound: np.ndarray | None, info: dict | None
                                          "log-sum-exp (finegrained.attention.exact._error_nats)"), info=info)
 
 
-def _fix_cancellation(out: LogArray, pos: LogArray, neg: LogArray, log_den: np.ndarray, Q, K, V, scale) -> LogArray:
+def _fix_cancellation(out: LogArray, pos: LogArray, neg: LogArray, log_den: np.ndarray, Q, K, V,
+                      scale) -> tuple[LogArray, np.ndarray]:
     """Recompute in multiprecision the entries whose positive and negative parts cancel.
+
+    Returns the output and, per entry, the error bound (nats) of a recomputed entry (NaN where nothing was
+    recomputed; inf where the recomputation proves nothing), from :func:`.reference.reference_oracle`'s own
+    certificate at the digits finally used — so a cancellation that even those digits cannot resolve (scores far
+    larger than ``10^dps`` times the cancelled value) is never certified.
 
     ``P - N`` computed from ``P`` and ``N`` keeps about ``16 - (c + ln|log P|)/ln 10`` digits when it is ``e^c``
     times smaller than ``max(P, N)`` (the logs themselves carry relative error 2^-52). Entries that would keep
@@ -486,9 +493,10 @@ def _fix_cancellation(out: LogArray, pos: LogArray, neg: LogArray, log_den: np.n
     doubling the digits until each result stands clear of the working precision (a zero that persists at
     ``MAX_DPS`` digits is taken as exact); if that would be too much work, a :class:`NumericalError` says so.
     """
+    none = np.full(out.shape, np.nan)
     both = (pos.sign != 0) & (neg.sign != 0)
     if not both.any():
-        return out
+        return out, none
     top = np.maximum(pos.log_abs, neg.log_abs)
     with np.errstate(invalid="ignore"):  # entries with both parts zero give -inf - -inf; they are not flagged
         cancelled = np.where(out.sign == 0, np.inf, top - (out.log_abs + log_den[:, None]))
@@ -496,8 +504,8 @@ def _fix_cancellation(out: LogArray, pos: LogArray, neg: LogArray, log_den: np.n
     allowed = CANCEL_NATS - np.log(np.maximum(1.0, np.where(np.isfinite(top), np.abs(top), 1.0)))
     flagged = both & (cancelled > allowed)
     if not flagged.any():
-        return out
-    from .reference import reference  # imported here: reference builds on this module
+        return out, none
+    from .reference import reference, reference_oracle  # imported here: reference builds on this module
 
     rows, cols = np.flatnonzero(flagged.any(axis=1)), np.flatnonzero(flagged.any(axis=0))
     sub = flagged[np.ix_(rows, cols)]
@@ -505,7 +513,9 @@ def _fix_cancellation(out: LogArray, pos: LogArray, neg: LogArray, log_den: np.n
     # precision adapts: an entry counts as resolved once it stands clear of the working precision relative to
     # the parts that cancelled; otherwise the digits double, up to MAX_DPS, where a zero is taken as exact.
     part = top[np.ix_(rows, cols)] - log_den[rows, None]  # log of the larger part, relative to the output
-    dps = 50
+    # Scores of size S need about log10(S) digits before any cancellation between them can be seen at all.
+    smax = abs(scale) * float(np.abs(Q).max(initial=0.0)) * float(np.abs(K).max(initial=0.0)) * max(Q.shape[1], 1)
+    dps = int(min(MAX_DPS, max(50, 40 + np.ceil(np.log10(max(smax, 1.0) * (Q.shape[1] + 2))))))
     while True:
         try:
             fixed = reference(Q[rows], K, V[:, cols], scale=scale, dps=dps)
@@ -519,11 +529,23 @@ def _fix_cancellation(out: LogArray, pos: LogArray, neg: LogArray, log_den: np.n
         if (resolved | ~sub).all() or dps >= MAX_DPS:
             break
         dps *= 2
+    try:
+        answer = reference_oracle(Q[rows], K, V[:, cols], scale=scale, dps=dps)
+    except ResourceLimitError:
+        raise NumericalError(f"{int(flagged.sum())} output entries cancel and are too many to certify in "
+                             "multiprecision; use finegrained.attention.reference on those rows") from None
+    fixed = answer.output
+    cert = answer.certificate
+    sub_bound = (np.broadcast_to(np.exp(np.asarray(cert.log_bound, dtype=np.float64)), fixed.shape)
+                 if cert.certified else np.full(fixed.shape, np.inf))
+    sub_bound = np.where(resolved, sub_bound, np.inf)
     sign, log_abs = out.sign.copy(), out.log_abs.copy()
+    bound = none.copy()
     rr, cc = np.nonzero(sub)
     sign[rows[rr], cols[cc]] = fixed.sign[rr, cc]
     log_abs[rows[rr], cols[cc]] = fixed.log_abs[rr, cc]
-    return LogArray(sign, log_abs)
+    bound[rows[rr], cols[cc]] = sub_bound[rr, cc]
+    return LogArray(sign, log_abs), bound
 
 
 def _scaled_columns(V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -570,16 +570,20 @@ def poly_grad(Q, K, V, dO, *, scale: float | None = None, eps: float = DEFAULT_P
             f"{0.5 * (math.log(0.5) - math.log(_gamma(n_q + n_k + 16))):.1f}); use anytemp_grad or exact_grad")
     approx = exp_polynomial(radius, eps)
     g = approx.degree
-    index = MonomialIndex.build(d, g)
-    r = index.rank
+    # the rank is C(g + d, d); the index enumerating those monomials is built only after the memory check
+    r = math.comb(g + d, d)
     c_row = d_v + d + d_v * d + 1
     c_col = d_v + d_v * d + d + 1
     block = max(1, min(max(n_q, n_k, 1), _POLY_BLOCK_BYTES // (8 * r)))
     need = 8 * (r * (c_row + c_col) + block * (r + c_row + c_col) + (n_q + n_k) * (c_row + c_col))
     if need > max_memory:
         raise ResourceLimitError(
-            f"poly_grad needs about {need / 2**20:.1f} MiB (rank r = C({g} + {d}, {d}) = {r}) but max_memory is "
+            f"poly_grad needs about {need / 2**20 if need < 2**1000 else float('inf'):.1f} MiB (rank r = C({g} + {d}, "
+            f"{d}) = {f'about 2^{r.bit_length()}' if r > 10**30 else r}) but max_memory is "
             f"{max_memory / 2**20:.1f} MiB")
+    index = MonomialIndex.build(d, g)
+    if index.rank != r:
+        raise NumericalError(f"poly_grad: the monomial index has rank {index.rank}, expected C({g} + {d}, {d}) = {r}")
     eps_a = approx.bound
     gam = _gamma(n_q + n_k + r + 4 * g + 16)
     eps_r = gam * approx.abs_sum * math.exp(radius)

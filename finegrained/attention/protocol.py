@@ -38,8 +38,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from instances.errors import NumericalError, ParameterError, UncertifiedError
-from instances.logspace import LOG_HUGE, LogArray, log_add
+from instances.errors import FinegrainedError, NumericalError, ParameterError, UncertifiedError
+from instances.logspace import LOG_HUGE, LOG_TINY, LogArray, log_add
 from instances.solutions import CertifiedOutput
 
 KINDS = ("none", "additive", "relative", "log")
@@ -189,7 +189,7 @@ class Certificate:
         if self.kind == "additive":
             err = LogArray(np.where(np.isneginf(b), 0, 1), b)
             neg = LogArray(-err.sign, b)
-            return CertifiedOutput(value, log_add(value, neg), log_add(value, err))
+            return _outward(CertifiedOutput(value, log_add(value, neg), log_add(value, err)), exact=np.isneginf(b))
         # relative or log: the sign is certified and only the magnitude is uncertain.
         if self.kind == "relative":
             rho = np.exp(b)
@@ -202,7 +202,25 @@ class Certificate:
         hi_log = np.where(value.sign == 0, -np.inf, value.log_abs + np.where(pos, up, down))
         if np.isposinf(hi_log).any() or np.isposinf(lo_log).any():
             raise NumericalError("a certified bound overflows the log range")
-        return CertifiedOutput(value, LogArray(value.sign, lo_log), LogArray(value.sign, hi_log))
+        return _outward(CertifiedOutput(value, LogArray(value.sign, lo_log), LogArray(value.sign, hi_log)),
+                        exact=np.isneginf(b))
+
+
+#: Outward rounding of certified bounds: a stored log ``L`` is exact only to about ``|L| 2^-52``, and the bound
+#: arithmetic above rounds to nearest, so every bound is widened by a few units in the last place of its log.
+_ULPS = 8 * 2.0**-52
+
+
+def _outward(b: CertifiedOutput, exact: np.ndarray) -> CertifiedOutput:
+    """``b`` with ``lower`` moved down and ``upper`` moved up by :data:`_ULPS` relative to their logs (bounds
+    of entries certified exact, and zeros, are left alone)."""
+    def widen(x: LogArray, up: bool) -> LogArray:
+        step = _ULPS * np.maximum(1.0, np.abs(np.where(np.isfinite(x.log_abs), x.log_abs, 0.0)))
+        grow = (x.sign > 0) == up  # moving up grows a positive value and shrinks a negative one
+        moved = np.where(grow, x.log_abs + step, x.log_abs - step)
+        return LogArray(x.sign, np.where((x.sign == 0) | exact, x.log_abs, moved))
+
+    return CertifiedOutput(b.value, widen(b.lower, up=False), widen(b.upper, up=True))
 
 
 #: The certificate of an oracle that proves nothing.
@@ -219,6 +237,9 @@ class OracleAnswer:
     certificate : Certificate
     from_float : bool
         The oracle returned plain floats (converted here), so entries below the float range read as 0.
+    float_log_tiny : float
+        With ``from_float``: log of the smallest positive normal number of the oracle's own float type (float64's
+        by default); thresholds below it cannot be read off its outputs.
     info : dict
         Anything else the oracle reports (parameters it chose, timings); JSON-serialisable.
     """
@@ -227,6 +248,7 @@ class OracleAnswer:
     certificate: Certificate = UNCERTIFIED
     from_float: bool = False
     info: dict = field(default_factory=dict)
+    float_log_tiny: float = LOG_TINY
 
     def bounds(self) -> CertifiedOutput:
         return self.certificate.apply(self.output)
@@ -313,12 +335,18 @@ def _accepts_log_eps(fn: Callable[..., Any]) -> bool:
     return any(p.name == "log_eps" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
-def _to_numpy(out: Any) -> np.ndarray | None:
-    """A float ndarray from a numpy array or a torch tensor (on any device), or None if ``out`` is neither."""
+def _to_numpy(out: Any) -> tuple[np.ndarray, float] | None:
+    """A float64 ndarray from a numpy array or a torch tensor (on any device), with the log of the smallest
+    positive normal number of its own dtype; None if ``out`` is neither."""
+    log_tiny = LOG_TINY
     if hasattr(out, "detach") and hasattr(out, "cpu"):  # a torch tensor, without importing torch
         out = out.detach().cpu()
         if getattr(out, "is_complex", lambda: False)():
             raise ParameterError("the oracle returned a complex tensor; attention outputs are real")
+        if getattr(out, "is_floating_point", lambda: False)():
+            import torch
+
+            log_tiny = math.log(torch.finfo(out.dtype).tiny)
         out = out.double().numpy()
     if isinstance(out, np.ndarray) or isinstance(out, (list, tuple)):
         arr = np.asarray(out)
@@ -326,7 +354,9 @@ def _to_numpy(out: Any) -> np.ndarray | None:
             raise ParameterError("the oracle returned complex values; attention outputs are real")
         if arr.dtype.kind not in "biuf":
             raise ParameterError(f"the oracle returned an array of dtype {arr.dtype}; expected real floats")
-        return arr.astype(np.float64)
+        if arr.dtype.kind == "f":
+            log_tiny = max(log_tiny, math.log(float(np.finfo(arr.dtype).tiny)))
+        return arr.astype(np.float64), log_tiny
     return None
 
 
@@ -336,15 +366,16 @@ def as_answer(out: Any, name: str = "oracle") -> OracleAnswer:
         return out
     if isinstance(out, LogArray):
         return OracleAnswer(out)
-    arr = _to_numpy(out)
-    if arr is None:
+    converted = _to_numpy(out)
+    if converted is None:
         raise ParameterError(f"oracle {name!r} returned {type(out).__name__}; expected an OracleAnswer, a "
                              "LogArray, a numpy array or a torch tensor")
+    arr, log_tiny = converted
     if arr.ndim == 1:
         arr = arr[:, None]
     if not np.isfinite(arr).all():
         raise NumericalError(f"oracle {name!r} returned NaN or infinite values")
-    return OracleAnswer(LogArray.from_float(arr), from_float=True)
+    return OracleAnswer(LogArray.from_float(arr), from_float=True, float_log_tiny=log_tiny)
 
 
 def call_oracle(name: str, oracle: Callable[..., Any], Q: np.ndarray, K: np.ndarray, V: np.ndarray, *,
@@ -358,7 +389,14 @@ def call_oracle(name: str, oracle: Callable[..., Any], Q: np.ndarray, K: np.ndar
     if log_eps is not None and _accepts_log_eps(oracle):
         kwargs["log_eps"] = log_eps
     t0 = time.perf_counter()
-    raw = oracle(Q, K, V, **kwargs)
+    try:
+        raw = oracle(Q, K, V, **kwargs)
+    except (FinegrainedError, MemoryError, KeyboardInterrupt):
+        raise
+    except (Exception, SystemExit) as exc:  # an outside kernel's own failure is one line, not a traceback
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        raise ParameterError(f"oracle {name!r} failed: {type(exc).__name__}" + (f": {detail}" if detail else "")) \
+            from None
     seconds = time.perf_counter() - t0
     answer = as_answer(raw, name)
     expected = (Q.shape[0], V.shape[1])

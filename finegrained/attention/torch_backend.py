@@ -163,6 +163,7 @@ def sdpa(Q, K, V, *, scale: float | None = None, log_eps: float | None = None, d
         raise NumericalError(f"sdpa in {dtype} returned NaN or infinite values (scores overflow {dtype}); "
                              "use a wider dtype or torch_exact")
     return OracleAnswer(LogArray.from_float(arr), UNCERTIFIED, from_float=True,
+                        float_log_tiny=math.log(torch.finfo(tdt).tiny),
                         info={"backend": "torch", "device": str(dev), "dtype": dtype,
                               "scale": scale, "scale_is_one_over_d": math.isclose(scale, 1.0 / max(Q.shape[1], 1))})
 

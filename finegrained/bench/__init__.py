@@ -44,6 +44,7 @@ BENCHES: dict[str, str] = {
     "chain": "finegrained.bench.chain",
     "compare": "finegrained.bench.compare",
     "grad": "finegrained.bench.grad",
+    "kernels": "finegrained.bench.kernels",
     "lev": "finegrained.bench.lev",
     "lev-train": "finegrained.bench.lev_train",
     "poly": "finegrained.bench.poly",

@@ -21,7 +21,8 @@ from reductions import path
 
 from ..attention import resolve_oracle
 from ..attention.exact import exact, exact_oracle
-from ..resources import chain_memory_bytes, check_memory
+from ..chain import chain_memory_bytes
+from ..resources import check_memory
 from .timing import Progress, best_interleaved
 
 #: Clause width of the random formulas: N must be at least this (each clause has K distinct variables).

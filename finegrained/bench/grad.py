@@ -23,7 +23,7 @@ import numpy as np
 from instances.errors import FinegrainedError, ParameterError
 
 from ..attention.grad import anytemp_grad, exact_grad, poly_grad
-from ..resources import check_memory
+from ..resources import check_memory, default_memory_limit
 from .timing import Progress, best_of, fit_upper_half
 
 METHODS = {"exact": exact_grad, "anytemp": anytemp_grad, "poly": poly_grad}
@@ -55,6 +55,8 @@ def run(*, log2_n_min: int = 8, log2_n_max: int = 12, dims: tuple[int, ...] = (1
         raise ParameterError("dims must be >= 1 and B > 0")
     ns = [2**k for k in range(log2_n_min, log2_n_max + 1)]
     check_memory(8 * 2 * max(ns) * (4 * max(dims) + 4) * 6 + 2**25, max_memory, "bench grad at the largest n")
+    # poly_grad plans its own feature matrices: it gets the same limit, and refuses before allocating
+    limit = default_memory_limit() if max_memory is None else int(max_memory)
     rng = np.random.default_rng(seed)
     out = GradBenchResult()
     total = len(dims) * len(B) * len(ns)
@@ -72,7 +74,9 @@ def run(*, log2_n_min: int = 8, log2_n_max: int = 12, dims: tuple[int, ...] = (1
                         row.update(seconds=t_ref, bound=ref.error_bound, within=True)
                     else:
                         try:
-                            t, res = best_of(lambda f=METHODS[m], a=(Q, K, V, dO): f(*a), repeat=repeat)
+                            kw = {"max_memory": limit} if m == "poly" else {}
+                            t, res = best_of(lambda f=METHODS[m], a=(Q, K, V, dO), kw=kw: f(*a, **kw),
+                                             repeat=repeat)
                         except FinegrainedError as exc:
                             row["refused"] = f"{type(exc).__name__}: {exc}"[:200]
                         else:
@@ -89,9 +93,10 @@ def run(*, log2_n_min: int = 8, log2_n_max: int = 12, dims: tuple[int, ...] = (1
             for m in methods:
                 pts = [(r["n"], r["seconds"]) for r in out.rows
                        if r["method"] == m and r["d"] == d and r["B"] == b and r["seconds"] is not None]
-                a = fit_upper_half([p[0] for p in pts], [p[1] for p in pts]) if len(pts) >= 2 else None
+                # the upper half of at least 3 sizes holds at least 2 points: fewer is no fit at all
+                a = fit_upper_half([p[0] for p in pts], [p[1] for p in pts]) if len(pts) >= 3 else None
                 out.fits.append({"method": m, "d": d, "B": b, "exponent": a,
-                                 "fit_n": [pts[len(pts) // 2][0], pts[-1][0]] if len(pts) >= 2 else None})
+                                 "fit_n": [pts[len(pts) // 2][0], pts[-1][0]] if len(pts) >= 3 else None})
     return out
 
 

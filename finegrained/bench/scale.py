@@ -31,7 +31,8 @@ from instances.generators import random_ksat
 from reductions import path
 
 from ..attention.exact import exact_oracle, prepare
-from ..resources import chain_memory_bytes, check_memory
+from ..chain import chain_memory_bytes
+from ..resources import check_memory
 from .timing import Progress, best_interleaved, best_of
 
 #: Clause width of the random formulas.

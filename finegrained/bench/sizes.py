@@ -27,7 +27,8 @@ from reductions.sizes import measure
 
 from ..attention import resolve_oracle
 from ..attention.exact import exact
-from ..resources import chain_memory_bytes, check_memory
+from ..chain import chain_memory_bytes
+from ..resources import check_memory
 from .timing import Progress, best_of, fit_exponent, fit_upper_half
 
 #: Clause width of the random formulas: N must be at least this.

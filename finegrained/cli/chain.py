@@ -309,8 +309,8 @@ def _oracle(args: argparse.Namespace, out_format: str):
 def run(args: argparse.Namespace) -> int:
     from instances.errors import UncertifiedError, WrongAnswerError
 
-    from ..chain import run_chain
-    from ..resources import chain_memory_bytes, check_memory
+    from ..chain import chain_memory_bytes, run_chain
+    from ..resources import check_memory
     from .inputs import read_cnf
 
     out_format = _format(args)

@@ -8,7 +8,7 @@ import io
 import json
 
 from .argtypes import finite_float
-from .formatting import emit, json_report, output_format, write_atomic
+from .formatting import emit, json_report, note, output_format, write_atomic
 from .inputs import add_input_arguments, read_cnf
 
 HELP = "write a formula's hard attention instance (Q, K, V, threshold, expected decisions) for outside kernels"
@@ -77,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
     if args.output == "-":
         if fmt != "npz":
             raise ParameterError("-o - writes npz only")
+        if args.json:
+            raise ParameterError("-o - writes the npz to standard output; --json would mix a summary in")
         from .formatting import write_stdout_bytes
 
         write_stdout_bytes(data)
@@ -90,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         emit(json_report(summary, schema="finegrained.export.summary/1"))
     else:
-        emit(f"wrote {args.output} ({fmt}): {summary['n_q']} x {summary['n_k']} attention in dimension "
+        note(f"wrote {args.output} ({fmt}): {summary['n_q']} x {summary['n_k']} attention in dimension "
              f"{summary['d']}, route {args.route}, {summary['yes_rows']} YES rows, log threshold "
              f"{summary['log_threshold']:.6g}, formula {'SAT' if summary['satisfiable'] else 'UNSAT'}")
     return 0

@@ -108,6 +108,42 @@ def note(text: str) -> None:
     sys.stderr.flush()
 
 
+def _target(path: str, error: str) -> tuple[str, int | None, bool]:
+    """Where a write to ``path`` really goes: the resolved path (through symlinks), the mode to keep (None for a
+    new file) and whether to write in place (an existing device, FIFO or socket is written to, never replaced)."""
+    import stat
+
+    real = os.path.realpath(path)
+    if os.path.isdir(real):
+        raise FinegrainedError(error.format(path=path, reason="it is a directory"))
+    try:
+        st = os.stat(real)
+    except FileNotFoundError:
+        return real, None, False
+    except OSError as exc:
+        raise FinegrainedError(error.format(path=path, reason=exc.strerror or exc)) from None
+    if not stat.S_ISREG(st.st_mode):
+        return real, None, True
+    return real, stat.S_IMODE(st.st_mode), False
+
+
+def _write_in_place(path: str, data: bytes | str | Callable[[IO[bytes]], None], error: str) -> None:
+    try:
+        with open(path, "wb") as fh:
+            if callable(data):
+                data(fh)
+            else:
+                fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+    except OSError as exc:
+        raise FinegrainedError(error.format(path=path, reason=exc.strerror or exc)) from None
+
+
+def _default_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_atomic(path: str, data: bytes | str | Callable[[IO[bytes]], None],
                  error: str = "cannot write {path}: {reason}") -> None:
     """Write exactly ``path``: to a temporary file in its directory first, then :func:`os.replace` onto it.
@@ -115,13 +151,17 @@ def write_atomic(path: str, data: bytes | str | Callable[[IO[bytes]], None],
     ``data`` is bytes, text (UTF-8), or a callable that writes into the binary file object it is given (for
     matplotlib's ``savefig``). On any failure, including KeyboardInterrupt, the temporary file is removed and the
     old ``path`` (if any) is unchanged; an :class:`OSError` becomes one :class:`FinegrainedError` line, worded
-    by the ``error`` template.
+    by the ``error`` template. A symlink is followed (its target is replaced, the link kept), an existing file
+    keeps its permissions, and an existing device, FIFO or socket (``/dev/null``) is written to in place,
+    since replacing it would destroy it.
     """
-    if os.path.isdir(path):
-        raise FinegrainedError(error.format(path=path, reason="it is a directory"))
-    directory = os.path.dirname(os.path.abspath(path))
+    real, mode, in_place = _target(path, error)
+    if in_place:
+        _write_in_place(real, data, error)
+        return
+    directory = os.path.dirname(real)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(real)}.", suffix=".tmp", dir=directory)
     except OSError as exc:
         raise FinegrainedError(error.format(path=path, reason=exc.strerror or exc)) from None
     try:
@@ -132,11 +172,9 @@ def write_atomic(path: str, data: bytes | str | Callable[[IO[bytes]], None],
                 fh.write(data.encode("utf-8") if isinstance(data, str) else data)
             fh.flush()
             os.fsync(fh.fileno())
-        # mkstemp creates 0600; a written report should get the usual permissions (umask applies)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        # mkstemp creates 0600: keep the old file's mode, or give a new one the usual permissions (umask applies)
+        os.chmod(tmp, _default_mode() if mode is None else mode)
+        os.replace(tmp, real)
     except OSError as exc:
         _unlink(tmp)
         raise FinegrainedError(error.format(path=path, reason=exc.strerror or exc)) from None
@@ -147,20 +185,20 @@ def write_atomic(path: str, data: bytes | str | Callable[[IO[bytes]], None],
 
 def write_atomic_path(path: str, writer: Callable[[str], None], error: str = "cannot write {path}: {reason}") -> None:
     """Like :func:`write_atomic`, for a ``writer(temporary_path)`` that wants a path of its own to write to."""
-    if os.path.isdir(path):
-        raise FinegrainedError(error.format(path=path, reason="it is a directory"))
-    directory = os.path.dirname(os.path.abspath(path))
+    real, mode, in_place = _target(path, error)
+    if in_place:
+        raise FinegrainedError(error.format(path=path, reason="it is a device, FIFO or socket, not a file: "
+                                            "write to a regular file, or use -o - where it is offered"))
+    directory = os.path.dirname(real)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(real)}.", suffix=".tmp", dir=directory)
         os.close(fd)
     except OSError as exc:
         raise FinegrainedError(error.format(path=path, reason=exc.strerror or exc)) from None
     try:
         writer(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        os.chmod(tmp, _default_mode() if mode is None else mode)
+        os.replace(tmp, real)
     except OSError as exc:
         _unlink(tmp)
         raise FinegrainedError(error.format(path=path, reason=exc.strerror or exc)) from None

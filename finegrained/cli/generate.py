@@ -116,5 +116,6 @@ def run(args: argparse.Namespace) -> int:
                 f"{summary['num_vars']} variables, {summary['num_clauses']} clauses, seed {summary['seed']}")
     else:  # argparse restricts KIND; a programmatic caller may not
         raise ParameterError(f"unknown instance kind {args.kind!r}; expected gap-ann or ksat")
+    # the one-line summary is generate's report (like --json), so it goes to standard output
     emit(json_report(summary, schema=schema) if args.json else line)
     return 0

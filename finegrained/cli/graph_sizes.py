@@ -82,7 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def wanted(args: argparse.Namespace) -> bool:
     """Whether the command asks for sizes or a bound (rather than the graph)."""
-    return bool(args.sizes or args.at or args.implies)
+    return bool(args.sizes or args.at or args.implies is not None)
 
 
 @functools.lru_cache(maxsize=16)
@@ -125,7 +125,7 @@ def payload(args: argparse.Namespace) -> dict[str, Any]:
             out["regime"] = {**(regime(out["stages"][-1]["value"]) if at is not None else {}), "symbolic": reg}
         if at is not None:
             out["at"] = at
-    if args.implies:
+    if args.implies is not None:
         out.update(chain.implies(args.implies).as_dict())
     return out
 

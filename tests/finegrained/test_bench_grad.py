@@ -10,9 +10,9 @@ from instances.errors import ParameterError
 
 
 def test_small_grid():
-    res = run(log2_n_min=5, log2_n_max=6, dims=(1, 2), B=(1.0, 100.0))
+    res = run(log2_n_min=4, log2_n_max=6, dims=(1, 2), B=(1.0, 100.0))
     rows = res.to_dict()["rows"]
-    assert len(rows) == 2 * 2 * 2 * 3
+    assert len(rows) == 2 * 2 * 3 * 3
     assert all(r["within"] for r in rows if r["refused"] is None)
     refused = {(r["method"], r["B"]) for r in rows if r["refused"]}
     assert refused == {("poly", 100.0)}
@@ -22,6 +22,12 @@ def test_small_grid():
         run(methods=("nope",))
     with pytest.raises(ParameterError):
         run(log2_n_min=5, log2_n_max=4)
+    # two sizes are no fit: the upper half would be a single point
+    two = run(log2_n_min=4, log2_n_max=5, dims=(1,), B=(1.0,), methods=("exact",))
+    assert all(f["exponent"] is None for f in two.fits)
+    # poly_grad gets the memory limit and refuses before allocating
+    big = run(log2_n_min=4, log2_n_max=4, dims=(2000,), B=(1.0,), methods=("exact", "poly"), max_memory=2**30)
+    assert any(r["refused"] and "max_memory" in r["refused"] for r in big.rows if r["method"] == "poly")
 
 
 def test_registered_and_cli():

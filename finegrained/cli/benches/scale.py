@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from ..argtypes import add_max_memory, add_repeat, add_seed, choice_of, list_of, nonneg_int, pos_float, pos_int
+from ..argtypes import (
+    add_max_memory,
+    add_repeat,
+    add_seed,
+    choice_of,
+    int_range,
+    list_of,
+    nonneg_int,
+    pos_float,
+    pos_int,
+)
 
 DESCRIPTION = ("Scaling of the exact oracle on the chain's instances. For each number of variables N, a seeded "
                "random 3-SAT formula goes through k-SAT -> OV -> Gap-ANN -> AAttC and the exact oracle is timed "
@@ -25,8 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated LocalCluster sizes; 0 skips Dask")
     parser.add_argument("--gpu", type=choice_of("auto", "yes", "no"), default="auto",
                         help="time torch_exact on CUDA: auto (when present), yes (required), no")
-    parser.add_argument("--project", type=list_of(pos_int), default=[34, 36, 40], metavar="N[,N...]",
-                        help="comma-separated N to project from the measured rates")
+    parser.add_argument("--project", type=list_of(int_range(1, 200)), default=[34, 36, 40], metavar="N[,N...]",
+                        help="comma-separated N (1..200) to project from the measured rates")
     parser.add_argument("--project-workers", type=list_of(pos_int), default=[1, 2, 8, 32], metavar="K[,K...]",
                         help="comma-separated worker counts of the projection")
     parser.add_argument("--no-gemm", action="store_true", help="skip the bare Q @ K.T timing")

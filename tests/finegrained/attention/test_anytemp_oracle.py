@@ -169,6 +169,7 @@ def test_oracle_on_chain_instances(index):
 
 @pytest.mark.parametrize("mode", ["tight", "paper"])
 def test_chain_never_answers_unsat_on_a_satisfiable_formula(mode):
+    certified = 0
     for f in _formulas():
         sat = f.brute_force_solve() is not None
         try:
@@ -176,6 +177,8 @@ def test_chain_never_answers_unsat_on_a_satisfiable_formula(mode):
         except UncertifiedError:
             continue
         if res.certified:
+            certified += 1
             assert res.satisfiable == sat, f.to_dimacs()
         if res.satisfiable:
             assert f.is_satisfied_by(res.assignment)
+    assert certified >= len(_formulas()) // 2  # the test is about certified answers: most must be certified

@@ -69,9 +69,18 @@ def test_sdpa_float32_underflows_on_the_chain_and_the_pipeline_says_so():
     assert (ans.output.sign[:real] == 0).all()  # the true outputs are near e^-1000: exactly 0 in float32
     with pytest.raises(UncertifiedError, match="log-space outputs"):
         decide(CHAIN, f, "sdpa")
-    # Where the threshold is inside float64's range the float answer is still never certified.
+    # Where the threshold is inside float64's range a float64 answer is still never certified; a float32 one is
+    # refused, since the threshold (about e^-523 here) is below float32's range too.
     small = random_ksat(8, 34, 3, seed=0)
-    assert decide(CHAIN, small, "sdpa").status == "uncertified"
+
+    def sdpa64(Q, K, V, *, scale=None):
+        return sdpa(Q, K, V, scale=scale, dtype="float64", device="cpu")
+
+    d64 = decide(CHAIN, small, sdpa64)
+    assert small.solve_cdcl() is not None  # satisfiable: float64 finds and verifies it, float32 would read 0s
+    assert d64.status == "certified" and d64.verified
+    with pytest.raises(UncertifiedError, match="range of the oracle's float type"):
+        decide(CHAIN, small, "sdpa")
 
 
 def test_registration_devices_and_errors(monkeypatch):

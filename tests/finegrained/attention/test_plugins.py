@@ -98,3 +98,16 @@ def test_wrong_shapes_and_types_are_refused(plugin):
 
 
 from instances.errors import FinegrainedError as FinegrainedErrorType  # noqa: E402
+
+
+def test_a_plugin_that_raises_is_one_line(tmp_path, monkeypatch):
+    (tmp_path / "fg_raising.py").write_text(
+        "def boom(Q, K, V, *, scale=None):\n    raise ZeroDivisionError('division by zero in the kernel')\n"
+        "def leaves(Q, K, V, *, scale=None):\n    raise SystemExit(5)\n"
+        "def needs(Q, K, V, *, scale=None, extra):\n    return Q\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for spec, what in (("fg_raising:boom", "ZeroDivisionError"), ("fg_raising:leaves", "SystemExit"),
+                       ("fg_raising:needs", "TypeError")):
+        with pytest.raises(ParameterError, match=f"failed: {what}") as exc:
+            run_chain(CNFFormula([[1, 2]]), oracle=spec, cdcl=False)
+        assert "\n" not in str(exc.value)

@@ -230,3 +230,33 @@ def test_long_chain_announces_its_time_first(capsys, monkeypatch):
                                  "(measured 2 GFLOP/s)\n"
     code, out, err = run(capsys, "chain", "--example", "tiny4", "--json")
     assert code == 0 and err == ""
+
+
+def test_special_targets_are_written_in_place_never_replaced(tmp_path, capsys):
+    """-o onto a device, a FIFO or a symlink must not replace the node (atomic replace would destroy it)."""
+    import os
+    import stat
+    import threading
+
+    from finegrained.cli import main
+
+    dev = tmp_path / "mynull"
+    os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    assert main(["graph", "--format", "dot", "-o", str(dev)]) == 0
+    assert stat.S_ISCHR(os.stat(dev).st_mode)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(open(fifo, "rb").read()))
+    reader.start()
+    assert main(["graph", "--format", "dot", "-o", str(fifo)]) == 0
+    reader.join(10)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and got and got[0].startswith(b"digraph")
+    target, link = tmp_path / "t.dot", tmp_path / "l.dot"
+    target.write_text("old")
+    os.chmod(target, 0o600)
+    link.symlink_to(target)
+    assert main(["graph", "--format", "dot", "-o", str(link)]) == 0
+    assert link.is_symlink() and target.read_text().startswith("digraph")
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    capsys.readouterr()
