@@ -17,7 +17,6 @@ every score and is the one whose time the declared sizes predict.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 
 from instances.errors import ParameterError
@@ -27,8 +26,7 @@ from reductions.sizes import measure
 
 from ..attention import resolve_oracle
 from ..attention.exact import exact
-from ..chain import chain_memory_bytes
-from ..resources import check_memory
+from .chain import check_arguments as chain_grid
 from .timing import Progress, best_of, fit_exponent, fit_upper_half
 
 #: Clause width of the random formulas: N must be at least this.
@@ -86,26 +84,12 @@ class SizesBenchResult:
 
 def check_arguments(*, vars_min: int, vars_max: int, step: int, ratio: float, repeat: int, params: str,
                     max_memory: int | None) -> list[int]:
-    """The grid of N; :class:`ParameterError` for an empty or unbuildable one, and
-    :class:`~instances.errors.ResourceLimitError` when the largest N's chain would not fit in memory."""
-    if vars_min < K:
-        raise ParameterError(f"--vars-min must be at least {K} (random {K}-SAT needs {K} distinct variables per "
-                             f"clause), got {vars_min}")
-    if vars_min > vars_max:
-        raise ParameterError(f"--vars-min ({vars_min}) must be at most --vars-max ({vars_max})")
-    if step < 1 or repeat < 1:
-        raise ParameterError(f"--step and --repeat must be positive, got {step} and {repeat}")
-    if not (math.isfinite(ratio) and ratio > 0):
-        raise ParameterError(f"--ratio must be a finite positive number, got {ratio}")
-    if round(ratio * vars_min) < 1:
-        raise ParameterError(f"--ratio {ratio:g} gives no clauses at N = {vars_min}; use a larger ratio")
+    """The grid of N, checked as ``bench chain`` checks it (:func:`finegrained.bench.chain.check_arguments`),
+    plus the parameter mode."""
     if params not in ("tight", "paper"):
         raise ParameterError(f"--params must be tight or paper, got {params!r}")
-    grid = list(range(vars_min, vars_max + 1, step))
-    top = grid[-1]
-    check_memory(chain_memory_bytes(top, round(ratio * top)), max_memory,
-                 f"bench sizes at N = {top}, m = {round(ratio * top)}")
-    return grid
+    return chain_grid(vars_min=vars_min, vars_max=vars_max, step=step, ratio=ratio, repeat=repeat,
+                      max_memory=max_memory)
 
 
 def run(*, vars_min: int = 4, vars_max: int = 16, step: int = 1, ratio: float = 4.26, params: str = "tight",
