@@ -206,10 +206,7 @@ def decide(chain: Chain, instance: Any, oracle: str | Callable[..., Any] = "exac
     source = reduced.source
     verified = _verify(source, solution)
     cert = answer.certificate
-    if isinstance(solution, GapANNAnswer):
-        negative_rests_on = np.ones(solution.yes.shape, dtype=bool)  # every row is an answer of its own
-    else:
-        negative_rests_on = np.ones(rows.yes.shape, dtype=bool)
+    # a negative answer (UNSAT, no pair, a NO row) rests on every row: one undecided row leaves it unproved
     if verified:
         status, reason = "certified", ""
     elif not cert.certified:
@@ -219,7 +216,7 @@ def decide(chain: Chain, instance: Any, oracle: str | Callable[..., Any] = "exac
         status = "uncertified"
         reason = ("the gap condition of Lemma 4.7 fails at this beta (beta < beta_min), so no row can be "
                   "certified")
-    elif (rows.undecided & negative_rests_on).any():
+    elif rows.undecided.any():
         status = "undecided"
         k = int(rows.undecided.sum())
         need = _fmt_e(needed) if needed is not None else "a smaller error"

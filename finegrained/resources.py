@@ -7,25 +7,14 @@ names no command-line option: the CLI adds the hint (``--max-memory``).
 from __future__ import annotations
 
 import math
-import os
 import re
 
 from instances.errors import ParameterError, ResourceLimitError
 
+# one guard for every layer: instances owns it (it may not import upwards), the top layer reuses it
+from instances.io import default_memory_limit, physical_memory  # noqa: F401
+
 _UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
-
-
-def physical_memory() -> int:
-    """Bytes of physical memory, or 8 GiB if the platform does not say."""
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):
-        return 8 * 2**30
-
-
-def default_memory_limit() -> int:
-    """Half of physical memory: the rest stays for the system and for BLAS workspaces."""
-    return physical_memory() // 2
 
 
 def parse_size(text: str) -> int:

@@ -93,7 +93,7 @@ from instances.errors import NumericalError, ParameterError, UncertifiedError
 from instances.logspace import LogArray
 
 from .exact import exact  # noqa: F401  (the docstring examples compare with it)
-from .protocol import Certificate, OracleAnswer, check_attention_inputs
+from .protocol import Certificate, OracleAnswer, _fmt_log, check_attention_inputs
 
 #: unit roundoff of float64
 UNIT_ROUNDOFF = 2.0**-53
@@ -669,15 +669,6 @@ def _int_param(name: str, value, lo: int, hi: int | None = None) -> int:
         bound = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
         raise ParameterError(f"{name} must be {bound}, got {value}")
     return value
-
-
-def _fmt_log(x: float) -> str:
-    """``e^x`` in words, with the plain number when it is representable."""
-    if not math.isfinite(x):
-        return "0" if x < 0 else "inf"
-    if -700 < x < 700:
-        return f"{math.exp(x):.3g} (e^{x:.4g})"
-    return f"e^{x:.6g}"
 
 
 @dataclass

@@ -159,28 +159,16 @@ def write_atomic(path: str, data: bytes | str | Callable[[IO[bytes]], None],
     if in_place:
         _write_in_place(real, data, error)
         return
-    directory = os.path.dirname(real)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(real)}.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise FinegrainedError(error.format(path=path, reason=exc.strerror or exc)) from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as fh:
             if callable(data):
                 data(fh)
             else:
                 fh.write(data.encode("utf-8") if isinstance(data, str) else data)
             fh.flush()
             os.fsync(fh.fileno())
-        # mkstemp creates 0600: keep the old file's mode, or give a new one the usual permissions (umask applies)
-        os.chmod(tmp, _default_mode() if mode is None else mode)
-        os.replace(tmp, real)
-    except OSError as exc:
-        _unlink(tmp)
-        raise FinegrainedError(error.format(path=path, reason=exc.strerror or exc)) from None
-    except BaseException:
-        _unlink(tmp)
-        raise
+
+    _replace_via_temp(path, real, mode, write, error)
 
 
 def write_atomic_path(path: str, writer: Callable[[str], None], error: str = "cannot write {path}: {reason}") -> None:
@@ -189,14 +177,20 @@ def write_atomic_path(path: str, writer: Callable[[str], None], error: str = "ca
     if in_place:
         raise FinegrainedError(error.format(path=path, reason="it is a device, FIFO or socket, not a file: "
                                             "write to a regular file, or use -o - where it is offered"))
-    directory = os.path.dirname(real)
+    _replace_via_temp(path, real, mode, writer, error)
+
+
+def _replace_via_temp(path: str, real: str, mode: int | None, writer: Callable[[str], None], error: str) -> None:
+    """``writer(tmp)`` into a temporary file beside ``real``, then :func:`os.replace` onto it; on any failure the
+    temporary file is removed and ``real`` is left as it was."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(real)}.", suffix=".tmp", dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(real)}.", suffix=".tmp", dir=os.path.dirname(real))
         os.close(fd)
     except OSError as exc:
         raise FinegrainedError(error.format(path=path, reason=exc.strerror or exc)) from None
     try:
         writer(tmp)
+        # mkstemp creates 0600: keep the old file's mode, or give a new one the usual permissions (umask applies)
         os.chmod(tmp, _default_mode() if mode is None else mode)
         os.replace(tmp, real)
     except OSError as exc:
