@@ -336,8 +336,8 @@ def _parse_time(text: str) -> sp.Expr:
     except (SyntaxError, TypeError, ValueError, TokenError, sp.SympifyError, NameError,
             AttributeError) as exc:  # TokenError: "n^(2-"
         raise ParameterError(f"cannot read the running time {text!r}: {exc}") from None
-    if not isinstance(expr, sp.Expr):
-        raise ParameterError(f"cannot read the running time {text!r}: it is not an expression")
+    if not isinstance(expr, sp.Expr) or expr.has(sp.nan, sp.zoo, sp.oo, -sp.oo, sp.I):
+        raise ParameterError(f"cannot read the running time {text!r}: it is not a finite real expression")
     # poly(...) factors are the polynomial slack of the statement; they become poly(N, m) of the source
     expr = expr.replace(lambda e: isinstance(e, sp.core.function.AppliedUndef) and e.func == poly, lambda e: 1)
     unknown = sorted(str(s) for s in expr.free_symbols - {symbol("n"), symbol("d"), symbol("delta")})
