@@ -450,6 +450,8 @@ def _json_ready(meta: dict) -> tuple[dict, dict[str, np.ndarray]]:
     arrays: dict[str, np.ndarray] = {}
     for key, value in meta.items():
         if isinstance(value, np.ndarray):
+            if value.dtype.hasobject:  # np.save would need pickle, which the format never uses
+                raise ParameterError(f"metadata entry {key!r} is an object array; give numbers, booleans or strings")
             arrays[key] = value
         elif isinstance(value, np.generic):
             scalars[key] = value.item()

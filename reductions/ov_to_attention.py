@@ -145,15 +145,18 @@ class OVToAttention(Reduction):
     def parameters(self, instance: OVInstance) -> dict:
         """``lambda``, the decision threshold ``log(1/2)``, ``log eps_a`` and the certified accuracy needed.
 
-        A certified decision needs the whole interval ``[u~ - e, u~ + e]`` on one side of ``1/2``; YES rows have
-        ``u >= c/(c+1)`` and NO rows ``u <= 1/(c+1)`` (:func:`gadget_bounds`), so ``e < 1/2 - 1/(c+1)`` suffices,
-        and the instance's ``eps_a = 1/4`` is below that for every admissible ``c > 3``.
+        A certified decision needs the whole interval ``[u~ - e, u~ + e]`` on one side of ``1/2``. An answer
+        ``u~`` within ``e`` of ``u`` has that interval inside ``[u - 2e, u + 2e]``; YES rows have ``u >= c/(c+1)``
+        and NO rows ``u <= 1/(c+1)`` (:func:`gadget_bounds`), so ``e < (c/(c+1) - 1/2) / 2`` suffices (``7/36``
+        at ``c = 8``: the instance's ``eps_a = 1/4`` decides point answers, but an interval of half-width ``1/4``
+        around an answer pushed by ``1/4`` can reach across ``1/2``, as ``t~/2`` against ``eps_a = t~`` on
+        Lemma 4.7's route).
         """
         yes_lo, no_hi = gadget_bounds(self.factor)
         margin = min(yes_lo - 0.5, 0.5 - no_hi)
         return {"lambda": gadget_lambda(expect(instance, OVInstance, "the OV instance").n_b, self.factor),
                 "log_threshold": -math.log(2.0), "log_eps_a": math.log(EPS_A),
-                "log_eps_needed": min(math.log(EPS_A), math.log(margin) - 1e-12), "factor": self.factor}
+                "log_eps_needed": min(math.log(EPS_A), math.log(margin / 2) - 1e-12), "factor": self.factor}
 
     def decide_rows(self, reduced: Reduced, target_solution: LogArray | CertifiedOutput) -> GapANNAnswer:
         """Per-row answers ``u_i >= 1/2``; with a CertifiedOutput, rows whose interval reaches across 1/2 are

@@ -134,7 +134,10 @@ def adversarial(
     -------
     callable
         An oracle with the protocol of :mod:`finegrained.attention.protocol`. Its answer carries an ``"additive"``
-        certificate: ``eps`` plus whatever error the base oracle certifies (none if the base certifies nothing).
+        certificate: ``eps`` plus whatever error the base oracle certifies. A base that certifies nothing (a bare
+        array, or an answer with a ``"none"`` certificate) gives an uncertified answer; only a bare output of
+        :func:`~.exact.exact` is taken as exact. The rounding of ``u +- eps`` itself is covered by the outward
+        rounding of :meth:`~.protocol.Certificate.apply`.
 
     Examples
     --------
@@ -150,22 +153,23 @@ def adversarial(
 
     le = _resolve_log_eps(eps, log_eps)
 
+    from .exact import exact
+
     def oracle(Q, K, V, *, scale: float | None = None) -> OracleAnswer:
         raw = base(Q, K, V, scale=scale)
         inner = as_answer(raw, getattr(base, "__name__", "base"))
-        # A base that returns a bare output is, by this function's contract, assumed correct (exact).
-        inner_cert = inner.certificate if isinstance(raw, OracleAnswer) else Certificate("additive", -math.inf)
-        inner = OracleAnswer(inner.output, inner_cert)
+        # Only :func:`~.exact.exact` is trusted as exact on a bare output (its contract); any other bare output
+        # (a float kernel, a plug-in) certifies nothing, and neither does the push on top of it.
+        inner_cert = Certificate("additive", -math.inf) if base is exact else inner.certificate
         out = push_towards_threshold(inner.output, le, log_threshold, truth, constrained)
         if not inner_cert.certified:
-            return OracleAnswer(out)
-        b = inner.bounds()
+            return OracleAnswer(out, from_float=inner.from_float, float_log_tiny=inner.float_log_tiny)
+        b = inner_cert.apply(inner.output)
         # the base's own additive error per entry: the larger of value - lower and upper - value
         up = log_add(b.upper, LogArray(-b.value.sign, b.value.log_abs)).log_abs
         down = log_add(b.value, LogArray(-b.lower.sign, b.lower.log_abs)).log_abs
-        base_err = np.maximum(up, down)
         with np.errstate(invalid="ignore"):
-            total = np.logaddexp(le, base_err)
+            total = np.logaddexp(le, np.maximum(up, down))
         return OracleAnswer(out, Certificate("additive", total, detail=f"adversarial push by e^{le:.6g} on the "
                                              "base oracle's certified answer"))
 

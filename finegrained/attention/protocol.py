@@ -187,6 +187,12 @@ class Certificate:
             raise ParameterError(f"the certificate's bound has shape {np.shape(self.log_bound)}, which does not fit "
                                  f"an output of shape {value.shape}") from None
         if self.kind == "additive":
+            # v +- e rounds with an absolute error of a few ulps of max(|v|, e) (the result of a cancellation,
+            # and an answer computed as u -+ e, carry that error however small they are), so widen e by it.
+            with np.errstate(invalid="ignore"):
+                big = np.maximum(np.where(value.sign == 0, -np.inf, value.log_abs), b)
+                slop = big + np.log(_ULPS * 2.0 * (2.0 + np.abs(np.where(np.isfinite(big), big, 0.0))))
+                b = np.where(np.isneginf(b), b, np.logaddexp(b, slop))
             err = LogArray(np.where(np.isneginf(b), 0, 1), b)
             neg = LogArray(-err.sign, b)
             return _outward(CertifiedOutput(value, log_add(value, neg), log_add(value, err)), exact=np.isneginf(b))

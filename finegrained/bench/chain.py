@@ -1,11 +1,12 @@
 """The chain's attention oracle against a bare float64 ``Q @ K.T`` of the same shapes (``finegrained bench chain``).
 
-For each number of variables ``N``, a seeded random 3-SAT formula at clause ratio 4.26 is pushed through
-k-SAT -> OV -> Gap-ANN -> AAttC; then, in the same run and alternately, the oracle call on the reduction's
-``(Q, K, V)`` and a bare ``Q @ K.T`` are timed (best of ``repeat``), and their ratio is reported. For the exact
-oracle the run also times it with ``dedupe=False``: merging identical keys and queries (the padding rows of
-Lemma 4.7 are all alike) halves both sides of the product, so the plain variant is the one that measures the
-oracle's overhead over the scores.
+For each number of variables ``N``, a seeded random 3-SAT formula at clause ratio 4.26 is pushed through one
+route to attention (:data:`finegrained.chain.ROUTES`: ``aattc``, k-SAT -> OV -> Gap-ANN -> AAttC, by default, or
+``attention``, Gupta et al.'s k-SAT -> OV -> Attention); then, in the same run and alternately, the oracle call
+on the reduction's ``(Q, K, V)`` and a bare ``Q @ K.T`` are timed (best of ``repeat``), and their ratio is
+reported. For the exact oracle the run also times it with ``dedupe=False``: merging identical keys and queries
+(the padding rows of Lemma 4.7 are all alike) halves both sides of the product, so the plain variant is the one
+that measures the oracle's overhead over the scores.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from reductions import path
 
 from ..attention import resolve_oracle
 from ..attention.exact import exact, exact_oracle
-from ..chain import chain_memory_bytes
+from ..chain import ROUTES, chain_memory_bytes
 from ..resources import check_memory
 from .timing import Progress, best_interleaved
 
@@ -34,10 +35,11 @@ class ChainBenchResult:
     """Rows ``{N, m, n_q, n_k, d, oracle_s, gemm_s, ratio[, oracle_no_dedupe_s, ratio_no_dedupe]}``."""
 
     oracle: str
-    params: str
+    params: str | None
     repeat: int
     rows: list[dict] = field(default_factory=list)
     benchmark: str = "chain"
+    route: str = "aattc"
 
     @property
     def max_ratio(self) -> float | None:
@@ -73,15 +75,30 @@ def check_arguments(*, vars_min: int, vars_max: int, step: int, ratio: float, re
     return grid
 
 
+def route_chain(route: str, params: str = "tight"):
+    """The chain of ``route`` (:data:`finegrained.chain.ROUTES`); Lemma 4.7's ``params`` apply to ``aattc`` only.
+
+    Raises :class:`ParameterError` for an unknown route, or for ``params`` other than ``tight`` on ``attention``
+    (whose gadget has no such constants).
+    """
+    if route not in ROUTES:
+        raise ParameterError(f"unknown route {route!r}; expected one of {', '.join(ROUTES)}")
+    if route == "aattc":
+        return path(*ROUTES[route], mode=params)
+    if params != "tight":
+        raise ParameterError("--params sets Lemma 4.7's constants; the attention route has none")
+    return path(*ROUTES[route])
+
+
 def run(*, vars_min: int = 12, vars_max: int = 24, step: int = 2, ratio: float = 4.26, params: str = "tight",
         oracle: str = "exact", repeat: int = 7, seed: int = 0, max_memory: int | None = None,
-        progress: Progress | None = None) -> ChainBenchResult:
-    """Time the oracle against ``Q @ K.T`` for ``N = vars_min, vars_min + step, ..., vars_max``."""
+        progress: Progress | None = None, route: str = "aattc") -> ChainBenchResult:
+    """Time the oracle against ``Q @ K.T`` for ``N = vars_min, vars_min + step, ..., vars_max`` on ``route``."""
+    chain = route_chain(route, params)
     grid = check_arguments(vars_min=vars_min, vars_max=vars_max, step=step, ratio=ratio, repeat=repeat,
                            max_memory=max_memory)
     name, fn = resolve_oracle(oracle)
-    chain = path("k-SAT", "AAttC", mode=params)
-    result = ChainBenchResult(oracle=name, params=params, repeat=repeat)
+    result = ChainBenchResult(oracle=name, params=params if route == "aattc" else None, repeat=repeat, route=route)
     for i, n in enumerate(grid):
         f = random_ksat(n, round(ratio * n), K, seed=seed + n)
         att = chain.forward(f)

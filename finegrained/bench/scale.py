@@ -1,7 +1,8 @@
 """Scaling of the exact oracle on the chain's instances: locally, on Dask workers, on a GPU (``bench scale``).
 
-For each number of variables ``N``, a seeded random 3-SAT formula at clause ratio 4.26 goes through
-k-SAT -> OV -> Gap-ANN -> AAttC, and the exact oracle is timed (best of ``repeat``) on the reduction's
+For each number of variables ``N``, a seeded random 3-SAT formula at clause ratio 4.26 goes through one route to
+attention (``aattc``: k-SAT -> OV -> Gap-ANN -> AAttC, the default; ``attention``: k-SAT -> OV -> Attention, the
+Theorem 1.5 gadget, decided by ``u_i >= 1/2``), and the exact oracle is timed (best of ``repeat``) on the reduction's
 ``(Q, K, V)``:
 
 * **local**: :func:`~finegrained.attention.exact.exact_oracle` in this process (BLAS on every core), next to a
@@ -28,11 +29,11 @@ import numpy as np
 
 from instances.errors import ParameterError
 from instances.generators import random_ksat
-from reductions import path
 
 from ..attention.exact import exact_oracle, prepare
 from ..chain import chain_memory_bytes
 from ..resources import check_memory
+from .chain import route_chain
 from .timing import Progress, best_interleaved, best_of
 
 #: Clause width of the random formulas.
@@ -54,6 +55,7 @@ class ScaleResult:
     assumptions: list[str] = field(default_factory=list)
     gpu: str | None = None
     benchmark: str = "scale"
+    route: str = "aattc"
 
     @property
     def max_local_ratio(self) -> float | None:
@@ -70,13 +72,14 @@ def _dims(n_vars: int, m: int) -> float:
 
 
 def _decisions(ans, threshold: float) -> np.ndarray:
-    return ans.output.log_abs[:, 0] >= threshold
+    return (ans.output.sign[:, 0] > 0) & (ans.output.log_abs[:, 0] >= threshold)
 
 
 def run(*, vars_min: int = 14, vars_max: int = 20, step: int = 2, ratio: float = 4.26,
         workers: tuple[int, ...] = (1, 2), gpu: bool | None = None, project: tuple[int, ...] = (34, 36, 40),
         project_workers: tuple[int, ...] = (1, 2, 8, 32), gemm: bool = True, repeat: int = 3, seed: int = 0,
-        max_memory: int | None = None, processes: bool = True, progress: Progress | None = None) -> ScaleResult:
+        max_memory: int | None = None, processes: bool = True, progress: Progress | None = None,
+        route: str = "aattc") -> ScaleResult:
     """Time the exact oracle against ``N`` locally, on LocalClusters of ``workers`` workers and on CUDA.
 
     Parameters
@@ -95,7 +98,10 @@ def run(*, vars_min: int = 14, vars_max: int = 20, step: int = 2, ratio: float =
         Best of ``repeat`` for every timing.
     processes : bool
         LocalCluster workers as processes (the default, as a real cluster) or as threads of this process.
+    route : {"aattc", "attention"}
+        The route whose instances are timed (:data:`finegrained.chain.ROUTES`).
     """
+    chain = route_chain(route)
     if vars_min < K or vars_min > vars_max or step < 1:
         raise ParameterError(f"need {K} <= vars_min <= vars_max and step >= 1, got {vars_min}, {vars_max}, {step}")
     if repeat < 1:
@@ -115,8 +121,7 @@ def run(*, vars_min: int = 14, vars_max: int = 20, step: int = 2, ratio: float =
             cuda = None
         if gpu and cuda is None:
             raise ParameterError("bench scale --gpu needs torch with a CUDA device; none is available here")
-    chain = path("k-SAT", "AAttC")
-    result = ScaleResult(repeat=repeat, gpu=cuda)
+    result = ScaleResult(repeat=repeat, gpu=cuda, route=route)
     clients: dict[int, Any] = {}
     stack = None
     if workers:
@@ -132,7 +137,8 @@ def run(*, vars_min: int = 14, vars_max: int = 20, step: int = 2, ratio: float =
             f = random_ksat(n, round(ratio * n), K, seed=seed + n)
             att = chain.forward(f)
             Q, Km, V, s = att.Q, att.K, att.V, att.scale
-            thr = att.meta["lemma47"]["log_threshold"]
+            # the threshold test of the route: log 2t~ (Lemma 4.7) or log 1/2 (the gadget)
+            thr = att.meta["lemma47"]["log_threshold"] if route == "aattc" else math.log(att.meta["threshold"])
             work = prepare(Q, Km, V, scale=s).work()
             base = {"N": n, "m": f.num_clauses, "n_q": int(Q.shape[0]), "n_k": int(Km.shape[0]),
                     "d": int(Q.shape[1]), "work": int(work)}

@@ -1,9 +1,11 @@
 """Calibration of the declared size maps against real runs of the chain (``finegrained bench sizes``).
 
-For each number of variables ``N``, a seeded random 3-SAT formula at the given clause ratio goes through
-k-SAT -> OV -> Gap-ANN -> AAttC. Every instance of the trace is measured (:func:`reductions.sizes.measure`) and
-compared with the composed map the reductions declare (:func:`reductions.sizes.compose`) evaluated at that
-``N`` and ``m``; then the attention oracle is timed on the chain's ``(Q, K, V)`` (best of ``repeat``).
+For each number of variables ``N``, a seeded random 3-SAT formula at the given clause ratio goes through one route
+to attention (``aattc``: k-SAT -> OV -> Gap-ANN -> AAttC, the default; ``attention``: k-SAT -> OV -> Attention,
+whose last step declares ``n_q = n_a``, ``n_k = n_b + 1``, ``d = m + 1``, ``B = lambda = 2 ln(8 n_b)``). Every
+instance of the trace is measured (:func:`reductions.sizes.measure`) and compared with the composed map the
+reductions declare (:func:`reductions.sizes.compose`) evaluated at that ``N`` and ``m``; then the attention oracle
+is timed on the chain's ``(Q, K, V)`` (best of ``repeat``).
 
 Reported: every measured size against its declared value, the largest relative mismatch (integer sizes must
 match exactly; real sizes such as ``B`` and ``beta`` are float64 computations and agree to rounding), and the
@@ -21,12 +23,12 @@ from dataclasses import asdict, dataclass, field
 
 from instances.errors import ParameterError
 from instances.generators import random_ksat
-from reductions import path
 from reductions.sizes import measure
 
 from ..attention import resolve_oracle
 from ..attention.exact import exact
 from .chain import check_arguments as chain_grid
+from .chain import route_chain
 from .timing import Progress, best_of, fit_exponent, fit_upper_half
 
 #: Clause width of the random formulas: N must be at least this.
@@ -52,7 +54,7 @@ class SizesBenchResult:
     """
 
     oracle: str
-    params: str
+    params: str | None
     ratio: float
     repeat: int
     rows: list[dict] = field(default_factory=list)
@@ -61,6 +63,7 @@ class SizesBenchResult:
     exponent_plain: float | None = None
     exponent_plain_upper_half: float | None = None
     benchmark: str = "sizes"
+    route: str = "aattc"
 
     @property
     def max_mismatch_integer(self) -> float:
@@ -94,14 +97,16 @@ def check_arguments(*, vars_min: int, vars_max: int, step: int, ratio: float, re
 
 def run(*, vars_min: int = 4, vars_max: int = 16, step: int = 1, ratio: float = 4.26, params: str = "tight",
         oracle: str = "exact", repeat: int = 3, seed: int = 0, max_memory: int | None = None,
-        progress: Progress | None = None) -> SizesBenchResult:
-    """Measure every stage's sizes against the declared map and time the oracle, for ``N = vars_min..vars_max``."""
+        progress: Progress | None = None, route: str = "aattc") -> SizesBenchResult:
+    """Measure every stage's sizes against the declared map and time the oracle, for ``N = vars_min..vars_max``
+    on ``route`` (``aattc`` or ``attention``, :data:`finegrained.chain.ROUTES`)."""
     grid = check_arguments(vars_min=vars_min, vars_max=vars_max, step=step, ratio=ratio, repeat=repeat,
                            params=params, max_memory=max_memory)
+    chain = route_chain(route, params)
     name, fn = resolve_oracle(oracle)
-    chain = path("k-SAT", "AAttC", mode=params)
     stages = chain.sizes
-    result = SizesBenchResult(oracle=name, params=params, ratio=ratio, repeat=repeat)
+    result = SizesBenchResult(oracle=name, params=params if route == "aattc" else None, ratio=ratio, repeat=repeat,
+                              route=route)
     for i, n in enumerate(grid):
         f = random_ksat(n, round(ratio * n), K, seed=seed + n)
         trace = chain.forward_trace(f)

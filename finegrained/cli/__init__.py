@@ -21,6 +21,7 @@ inside :func:`main`, so Ctrl-C during start-up is caught like any other interrup
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections.abc import Sequence
@@ -103,22 +104,29 @@ class _GuardedStdout:
 
     def __init__(self, stream):
         self._stream = stream
+        #: The first write error, kept because argparse swallows the OSError of its --help and usage output.
+        self.error: OSError | None = None
 
     def write(self, text: str) -> int:
+        if self._stream is None:  # started with descriptor 1 closed (``>&-``): Python sets sys.stdout to None
+            raise self._failed(OSError(errno.EBADF, "standard output is closed"))
         try:
             return self._stream.write(text)
-        except BrokenPipeError:
-            raise
         except OSError as exc:
-            raise StdoutError(exc.errno, exc.strerror) from None
+            raise self._failed(exc) from None
 
     def flush(self) -> None:
+        if self._stream is None:
+            return
         try:
             self._stream.flush()
-        except BrokenPipeError:
-            raise
         except OSError as exc:
-            raise StdoutError(exc.errno, exc.strerror) from None
+            raise self._failed(exc) from None
+
+    def _failed(self, exc: OSError) -> OSError:
+        err = exc if isinstance(exc, BrokenPipeError) else StdoutError(exc.errno, exc.strerror)
+        self.error = self.error or err
+        return err
 
     def __getattr__(self, name: str):
         return getattr(self._stream, name)
@@ -140,6 +148,8 @@ def _run(argv: Sequence[str] | None) -> int:
         args = parser.parse_args(words)
     except SystemExit as exc:  # --help, --version, or a usage error already reported on one line
         sys.stdout.flush()
+        if getattr(sys.stdout, "error", None) is not None:
+            raise sys.stdout.error from None
         return int(exc.code or 0)
     try:
         code = int(importlib.import_module(COMMANDS[args.command]).run(args))

@@ -5,13 +5,16 @@ for every real query row the oracle's log u_i, the threshold log 2t~, the brute-
 and its margin in nats, and the proof's Case 2a / 2b bound at the row's own distance. The summary gives the
 largest error an omniscient adversary can add without flipping a decision (bisection in log eps), beside log t~
 and log eps_a. --proof checks every inequality of the corrected proof exactly (sympy); --sweep beta shows how
-the decisions degrade below beta_min; --reference certifies the float64 oracle against mpmath. Exit status 1
-when a row is decided wrongly, a row breaks its bound, or a proof check fails. See docs/validation.md.
+the decisions degrade below beta_min; --reference certifies the float64 oracle against mpmath. --route attention
+validates Gupta et al.'s k-SAT -> OV -> Attention instead (rule u_i >= 1/2, gadget bounds c/(c+1) and 1/(c+1)),
+and --proof then checks that gadget's constants. Exit status 1 when a row is decided wrongly, a row breaks its
+bound, or a proof check fails. See docs/validation.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import re
 
 import numpy as np
@@ -27,12 +30,18 @@ DESCRIPTION = ("Build k-SAT -> OV -> Gap-ANN from a formula (default: the shippe
                "the brute-force ground truth, the decision and its margin in nats, and the proof's Case 2a / 2b "
                "bound. --proof checks every inequality of the corrected proof exactly (sympy); --sweep beta shows "
                "how the decisions degrade below beta_min; --reference certifies the float64 oracle against mpmath. "
+               "--route attention validates Gupta et al.'s k-SAT -> OV -> Attention instead (rule u_i >= 1/2, "
+               "gadget bounds c/(c+1) and 1/(c+1); --proof then checks the gadget's constants). "
                "Exit status 1 when a row is decided wrongly, a row breaks its bound, or a proof check fails.")
 DEFAULT_ROWS = 20
 #: Largest --dps: mpmath's cost grows faster than linearly in the digits, and 10^4 digits already certify any
 #: float64 computation many times over (the reference's own work limit counts operations, not digits).
 MAX_DPS = 10_000
-_EPS_ADV = re.compile(r"^\s*(eps_a|t~|t_tilde)?\s*([+-]\s*\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)?\s*$")
+_EPS_ADV = re.compile(r"^\s*(eps_a|t~|t_tilde|gap)?\s*([+-]\s*\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)?\s*$")
+#: Options that set Lemma 4.7's constants or analyse its construction: refused on --route attention (dest, flag).
+AATTC_ONLY = (("ann", "--ann"), ("params", "--params"), ("safety", "--safety"), ("beta", "--beta"),
+              ("sweep", "--sweep"), ("symbolic", "--symbolic"), ("reference", "--reference"), ("plot", "--plot"),
+              ("points", "--points"), ("dps", "--dps"))
 
 
 def _rows(text: str) -> int | None:
@@ -46,23 +55,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .inputs import add_input_arguments
 
     add_input_arguments(parser, list_examples(), DEFAULT_EXAMPLE)
+    parser.add_argument("--route", choices=("aattc", "attention"), default="aattc",
+                        help="aattc: Alman-Song k-SAT -> OV -> Gap-ANN -> AAttC (Lemma 4.7, threshold 2t~); "
+                        "attention: Gupta et al. k-SAT -> OV -> Attention (Thm 1.5 gadget, threshold 1/2)")
     parser.add_argument("--margins-plot", metavar="FILE.png",
                         help="save the per-row margins log u_i - log 2t~ as a plot (.png, .pdf or .svg; needs "
                         "finegrained[plot])")
     parser.add_argument("--ann", metavar="FILE.npz",
                         help="validate a Gap-ANN instance from 'finegrained generate gap-ann' instead of a formula")
-    parser.add_argument("--params", default="tight", choices=("tight", "paper"), help="Lemma 4.7 constants")
+    parser.add_argument("--params", default=None, choices=("tight", "paper"),
+                        help="Lemma 4.7 constants (default: tight)")
     parser.add_argument("--safety", type=finite_float, default=None,
                         help="factor on beta_min in tight mode (default 1.25)")
     parser.add_argument("--beta", type=finite_float, default=None,
                         help="override beta (experiments below beta_min; then eps_a = t~ and nothing is enforced)")
-    parser.add_argument("--oracle", default="exact",
+    parser.add_argument("--oracle", default=None,
                         help=f"attention oracle: one of {', '.join(sorted(ORACLES))}, or 'adversarial' "
-                        "(the exact answer pushed by eps_a towards 2t~)")
+                        "(the exact answer pushed by eps_a towards 2t~); default exact")
     parser.add_argument("--eps-adv", metavar="LOG_EPS", default=None,
                         help="make the oracle adversarial with error eps given as a natural log: a number "
                         "(e.g. -2480; write --eps-adv=-1e3 for an exponent form), or 'eps_a' / 't~' "
-                        "optionally with an offset in nats (e.g. 't~+0.5')")
+                        "optionally with an offset in nats (e.g. 't~+0.5'); on --route attention 'eps_a' (1/4) "
+                        "or 'gap' (min(c/(c+1) - 1/2, 1/2 - 1/(c+1)), the error the gadget bounds tolerate)")
     parser.add_argument("--rows", type=_rows, default=DEFAULT_ROWS, metavar="K|all",
                         help="table rows to show: the K closest to the threshold, or all")
     parser.add_argument("--proof", action="store_true",
@@ -71,19 +85,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --proof: also prove the inequalities for all n at this instance's constants")
     parser.add_argument("--sweep", choices=("beta",), default=None,
                         help="fraction of rows decided correctly as beta varies around beta_min")
-    parser.add_argument("--points", type=pos_int, default=25, help="grid points of --sweep")
+    parser.add_argument("--points", type=pos_int, default=None, help="grid points of --sweep (default 25)")
     parser.add_argument("--plot", metavar="FILE.png", default=None,
                         help="with --sweep: save a plot (.png, .pdf or .svg; matplotlib)")
     parser.add_argument("--reference", action="store_true",
                         help="certify the exact oracle against an mpmath reference (small instances only)")
-    parser.add_argument("--dps", type=int_range(15, MAX_DPS), default=50,
-                        help=f"decimal digits of the mpmath reference, 15 to {MAX_DPS}")
+    parser.add_argument("--dps", type=int_range(15, MAX_DPS), default=None,
+                        help=f"with --reference: decimal digits of the mpmath reference, 15 to {MAX_DPS} (default 50)")
     add_max_memory(parser, "refuse instances needing more memory than this, e.g. 8G (default: half of RAM)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON (schema in docs/validation.md)")
 
 
 def parse_eps_adv(text: str, params) -> float:
-    """``--eps-adv`` as a natural log: a number, or ``eps_a``/``t~`` plus an optional offset in nats.
+    """``--eps-adv`` as a natural log: a number, or a named error plus an optional offset in nats.
+
+    ``params`` is Lemma 4.7's record (names ``eps_a``, ``t~``) or the attention route's parameter dict (names
+    ``eps_a`` = 1/4 and ``gap`` = ``min(c/(c+1) - 1/2, 1/2 - 1/(c+1))``, the largest error the gadget bounds
+    tolerate on a point answer).
 
     Examples
     --------
@@ -91,17 +109,54 @@ def parse_eps_adv(text: str, params) -> float:
     >>> p = lemma47_parameters(4, 4, 12, 5.0, 0.6)
     >>> parse_eps_adv("t~+0.5", p) == p.log_t_tilde + 0.5, parse_eps_adv("-30", p)
     (True, -30.0)
+    >>> round(parse_eps_adv("gap", {"log_eps_a": -1.386, "yes_lower": 8 / 9, "no_upper": 1 / 9}), 4)
+    -0.9445
     """
     m = _EPS_ADV.match(text)
+    attention = isinstance(params, dict)
+    names = "eps_a / gap" if attention else "eps_a / t~"
     if not m or (m.group(1) is None and m.group(2) is None):
-        raise ParameterError(f"--eps-adv expects a natural log such as -2480, or eps_a / t~ with an optional "
-                             f"offset such as t~+0.5; got {text!r}")
-    base = {None: 0.0, "eps_a": params.log_eps_a, "t~": params.log_t_tilde, "t_tilde": params.log_t_tilde}
+        raise ParameterError(f"--eps-adv expects a natural log such as {'-1.5' if attention else '-2480'}, or "
+                             f"{names} with an optional offset such as {'gap-0.1' if attention else 't~+0.5'}; "
+                             f"got {text!r}")
+    if attention:
+        gap = min(params["yes_lower"] - 0.5, 0.5 - params["no_upper"])
+        base = {None: 0.0, "eps_a": params["log_eps_a"], "gap": math.log(gap) if gap > 0 else -math.inf}
+    else:
+        base = {None: 0.0, "eps_a": params.log_eps_a, "t~": params.log_t_tilde, "t_tilde": params.log_t_tilde}
+    if m.group(1) not in base:
+        what = "a Lemma 4.7 quantity" if attention else "the attention route's gadget gap"
+        raise ParameterError(f"--eps-adv {m.group(1)} names {what}; on this route use a number or {names}")
     offset = float(m.group(2).replace(" ", "")) if m.group(2) else 0.0
-    return base[m.group(1)] + offset
+    value = base[m.group(1)] + offset
+    if not math.isfinite(value):
+        # e.g. -1e400 reads as -inf: refused like the literal -inf, instead of an infinite log in the report
+        raise ParameterError(f"--eps-adv must be a finite natural log; {text!r} is {value} (for no error, leave "
+                             "--eps-adv out)")
+    return value
 
 
 # --------------------------------------------------------------------------------------------------- formatters
+def _log_u_text(sign: int, log_abs: float) -> str:
+    """``log u_i`` for the table: ``-inf (u=0)``, or ``log|u_i|`` marked ``(u<0)`` (log u of a negative u is not
+    a real number, and a bare minus sign in front of a negative log would read ``--2.6``)."""
+    if sign == 0:
+        return "-inf (u=0)"
+    return f"{fmt(log_abs, '.6g')} (u<0)" if sign < 0 else fmt(log_abs, ".8g")
+
+
+def _margins_text(s: dict) -> str:
+    """The summary's closest margins; a missing one is ``-inf`` (a YES row with ``u_i <= 0``), ``inf`` (every NO
+    row has ``u_i <= 0``) or ``none`` (no such rows), never a bare dash."""
+    yes = s["min_yes_margin"]
+    no = s["min_abs_no_margin"]
+    yes_t = (f"{yes:+.4f} nats" if yes is not None else "-inf (a YES row has u_i <= 0)" if s["yes_rows"]
+             else "none (no YES rows)")
+    no_t = (f"{no:.4f} nats" if no is not None else "inf (every NO row has u_i <= 0)" if s["no_rows"]
+            else "none (no NO rows)")
+    return f"              min YES margin {yes_t}, min |NO margin| {no_t}"
+
+
 def format_report(rep, k: int | None) -> str:
     """The human-readable table and summary of ``finegrained validate`` (``rep`` is a ``ValidationReport``)."""
     p, r, s = rep.parameters, rep.rows, rep.summary
@@ -126,8 +181,7 @@ def format_report(rep, k: int | None) -> str:
             f"{'case':>4} {'log bound':>14} {'slack':>10} {'in':>3}")
     lines += [note_line, head]
     for i in order:
-        sign = "-" if r["sign_u"][i] < 0 else ""
-        log_u = "-inf (u=0)" if r["sign_u"][i] == 0 else sign + fmt(float(r["log_u"][i]), ".8g")
+        log_u = _log_u_text(int(r["sign_u"][i]), float(r["log_u"][i]))
         inb = {1: "yes", 0: "NO", -1: "-"}[int(r["in_bound"][i])]
         lines.append(
             f"  {i:>6} {r['min_distance'][i]:>6g} {r['status'][i]:>7} {log_u:>14} "
@@ -139,8 +193,7 @@ def format_report(rep, k: int | None) -> str:
                else f"{len(s['wrong_rows'])} of {s['rows']} rows WRONG: {s['wrong_rows'][:10]}")
     lines.append(f"  summary     {verdict} ({s['yes_rows']} YES, {s['no_rows']} NO, "
                  f"{s['outside_promise_rows']} outside the promise)")
-    lines.append(f"              min YES margin {fmt(s['min_yes_margin'], '+.4f')} nats, "
-                 f"min |NO margin| {fmt(s['min_abs_no_margin'], '.4f')} nats")
+    lines.append(_margins_text(s))
     ob = s["rows_outside_bound"]
     lines.append("              exact u_i inside its Case 2a/2b bound on every row" if not ob
                  else f"              {len(ob)} rows OUTSIDE their Case 2a/2b bound: {ob[:10]}")
@@ -152,6 +205,73 @@ def format_report(rep, k: int | None) -> str:
                      f"closed form {fmt(s['analytic_log_slack'], '.10g')})")
         lines.append(f"              = log t~ {s['slack_vs_t_tilde']:+.6g} nats = log eps_a "
                      f"{s['slack_vs_eps_a']:+.6g} nats")
+    return "\n".join(lines)
+
+
+def format_attention_report(rep, k: int | None) -> str:
+    """The table and summary of ``finegrained validate --route attention`` (``rep``: AttentionValidationReport)."""
+    p, r, s = rep.parameters, rep.rows, rep.summary
+    n_a = r["index"].size
+    c = p["factor"]
+    lines = [
+        f"finegrained validate: {rep.source}   (route: attention, oracle: {rep.oracle})",
+        f"  OV         n_a = {p['n_a']}, n_b = {p['n_b']}, m = {p['m']}",
+        f"  gadget     lambda = 2 ln(c n_b) = {p['lambda']:.6g} with c = {c:g} (Thm 1.5 gadget)",
+        f"  bounds     YES rows u_i >= c/(c+1) = {p['yes_lower']:.6g}, NO rows u_i <= 1/(c+1) = {p['no_upper']:.6g}",
+        f"  threshold  u_i >= 1/2, i.e. log u_i >= {p['log_threshold']:.8g}; eps_a = {math.exp(p['log_eps_a']):g}"
+        + (f";  adversary log eps = {rep.log_eps_adv:.8g}" if rep.log_eps_adv is not None else ""),
+        "",
+    ]
+    if k is None or n_a <= k:
+        order = np.arange(n_a)
+        note_line = f"  all {n_a} rows"
+    else:
+        # the rows closest to the threshold are the ones a slightly worse oracle would flip first
+        order = np.argsort(np.abs(np.nan_to_num(r["margin"], neginf=-1e300)), kind="stable")[:k]
+        note_line = f"  the {k} of {n_a} rows closest to the threshold (--rows all shows every row)"
+    head = (f"  {'row':>6} {'partners':>8} {'truth':>5} {'u_i':>10} {'log u_i':>14} {'margin':>10} {'decision':>8} "
+            f"{'ok':>3}  {'bound':>9} {'slack':>10} {'in':>3}")
+    lines += [note_line, head]
+    for i in order:
+        log_u = _log_u_text(int(r["sign_u"][i]), float(r["log_u"][i]))
+        bound = (">= " if r["truth"][i] else "<= ") + fmt(float(np.exp(r["log_bound"][i])), ".4f")
+        lines.append(
+            f"  {i:>6} {r['partners'][i]:>8} {r['status'][i]:>5} {fmt(float(r['u'][i]), '.6g'):>10} {log_u:>14} "
+            f"{fmt(float(r['margin'][i]), '+.4f'):>10} {'YES' if r['decision'][i] else 'NO':>8} "
+            f"{'ok' if r['correct'][i] else 'BAD':>3}  {bound:>9} {fmt(float(r['bound_slack'][i]), '+.4f'):>10} "
+            f"{'yes' if r['in_bound'][i] else 'NO':>3}")
+    lines.append("")
+    verdict = (f"all {s['rows']} rows correct" if s["all_correct"]
+               else f"{len(s['wrong_rows'])} of {s['rows']} rows WRONG: {s['wrong_rows'][:10]}")
+    lines.append(f"  summary     {verdict} ({s['yes_rows']} YES, {s['no_rows']} NO, brute force on the OV instance)")
+    lines.append(_margins_text(s))
+    ob = s["rows_outside_bound"]
+    lines.append("              exact u_i inside its gadget bound on every row" if not ob
+                 else f"              {len(ob)} rows OUTSIDE their gadget bound: {ob[:10]}")
+    lines.append(f"  answer      {s['certification']} ({s['certified_rows']} of {s['rows']} rows certified"
+                 + (f"; {rep.reason}" if rep.reason else "") + ")")
+    L = s["max_tolerated_log_eps"]
+    if L is None:
+        lines.append("  robustness  the exact answer itself is decided wrongly: no error is tolerated")
+    else:
+        lines.append(f"  robustness  largest log eps an omniscient adversary can add: {L:.10g} (bisection; "
+                     f"closed form {fmt(s['analytic_log_slack'], '.10g')})")
+        lines.append(f"              = log eps_a {s['slack_vs_eps_a']:+.6g} nats = log gap "
+                     f"{s['slack_vs_gadget_gap']:+.6g} nats (gap = min(c/(c+1) - 1/2, 1/2 - 1/(c+1)))")
+    return "\n".join(lines)
+
+
+def format_attention_proof(report) -> str:
+    """The table of ``validate --route attention --proof`` (``report``: a ProofReport of the gadget's checks)."""
+    i = report.inputs
+    lines = [f"Theorem 1.5 gadget checks (n_a = {i['n_a']}, n_b = {i['n_b']}, m = {i['m']}, c = {i['factor']:g}, "
+             f"lambda = {i['lambda']:.10g} as an exact rational)"]
+    width = max(len(c.name) for c in report.checks)
+    for c in report.checks:
+        op = ">" if c.strict else ">="
+        lines.append(f"  {'pass' if c.passed else 'FAIL'}  {c.name:<{width}}  slack {c.value_text:>12} {op} 0"
+                     f"   [{c.reference}; {c.certificate}]")
+    lines.append("all checks pass" if report.passed else "FAILED: " + ", ".join(report.failed))
     return "\n".join(lines)
 
 
@@ -235,9 +355,110 @@ def _check_plot_paths(args: argparse.Namespace) -> None:
             check_figure_path(path)
 
 
+def plot_attention_margins(rep, path: str) -> None:
+    """Per-row margins ``log u_i - log 1/2`` (nats) of the attention route, YES and NO rows apart, with the gadget
+    bounds ``log 2c/(c+1)`` and ``log 2/(c+1)`` (``rep``: an AttentionValidationReport)."""
+    from .plots import pyplot, save_figure
+
+    plt = pyplot()
+    r, p = rep.rows, rep.parameters
+    margin = np.asarray(r["margin"], dtype=float)
+    finite = np.isfinite(margin)
+    # rows with u_i <= 0 have margin -inf: drawn clipped at a floor below every finite margin, marked, not dropped
+    floor = min(float(margin[finite].min()) if finite.any() else 0.0, math.log(2 * p["no_upper"])) - 1.0
+    fig, axes = plt.subplots(1, 2, figsize=(8.0, 4.0), dpi=200, sharey=True, gridspec_kw={"width_ratios": [2, 3]})
+    for ax, want, colour, label in ((axes[0], True, "tab:green", "YES rows"), (axes[1], False, "tab:red", "NO rows")):
+        m = np.sort(np.maximum(margin[r["truth"] == want], floor))
+        m = m if want else m[::-1]
+        clipped = m <= floor
+        x = np.arange(m.size)
+        ax.plot(x[~clipped], m[~clipped], "o", ms=3, color=colour, label=f"{label} ({m.size}, brute force)")
+        if clipped.any():
+            ax.plot(x[clipped], m[clipped], "v", ms=5, color=colour, mfc="none",
+                    label=f"{int(clipped.sum())} with u_i <= 0 (margin -inf, clipped at {floor:.3g})")
+        ax.axhline(0.0, color="k", lw=1.2, label=r"threshold $u_i = 1/2$")
+        ax.axhline(math.log(2 * p["yes_lower"]), color="tab:green", lw=1, ls=":",
+                   label=rf"YES bound $\geq \ln(2c/(c+1))$, c = {p['factor']:g}")
+        ax.axhline(math.log(2 * p["no_upper"]), color="tab:red", lw=1, ls="--", label=r"NO bound $\leq \ln(2/(c+1))$")
+        ax.set_yscale("symlog", linthresh=1.0)
+        ax.set_xlabel(f"{label}, sorted by distance\nto the threshold")
+        ax.grid(True, alpha=0.3, which="both")
+        ax.legend(fontsize=6.5, loc="best")
+    axes[0].set_ylabel(r"margin $\log u_i - \log(1/2)$ (nats, symlog)")
+    source = str(rep.source).replace("\\", "/").rsplit("/", 1)[-1]
+    fig.suptitle(rf"{source}: {margin.size} rows, route attention, $\lambda = {p['lambda']:.4g}$", fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=200)
+
+
+#: Options of the row-by-row validation only (dest, flag): refused with --proof, --sweep and --reference.
+ROW_ONLY = (("oracle", "--oracle"), ("eps_adv", "--eps-adv"), ("margins_plot", "--margins-plot"))
+
+
+def _refuse_ignored(args: argparse.Namespace) -> None:
+    """One-line errors for options that the chosen mode would silently ignore."""
+    mode = next((flag for flag, on in (("--proof", args.proof), ("--sweep", args.sweep),
+                                       ("--reference", args.reference)) if on), None)
+    if mode:
+        given = [flag for dest, flag in ROW_ONLY if getattr(args, dest, None) is not None]
+        if given:
+            raise ParameterError(f"{mode} does not take {', '.join(given)}: "
+                                 f"{'it belongs' if len(given) == 1 else 'they belong'} to the row-by-row validation")
+    if args.dps is not None and not args.reference:
+        raise ParameterError("--dps needs --reference (it sets the mpmath reference's digits)")
+    if args.points is not None and not args.sweep:
+        raise ParameterError("--points needs --sweep beta (it sets the sweep's grid)")
+
+
+def _run_attention(args: argparse.Namespace) -> int:
+    """``validate --route attention``: Gupta et al.'s k-SAT -> OV -> Attention, row by row, or its --proof."""
+    from instances.examples import DEFAULT_EXAMPLE
+    from reductions.ov_to_attention import OVToAttention, gadget_bounds
+
+    from ..validate import attention_proof_checks, ov_of_cnf, validate_attention_route
+    from .inputs import read_cnf
+
+    given = [flag for dest, flag in AATTC_ONLY if getattr(args, dest, None) not in (None, False)]
+    if given:
+        raise ParameterError(f"--route attention does not take {', '.join(given)}: "
+                             f"{'it sets or analyses' if len(given) == 1 else 'they set or analyse'} Lemma 4.7's "
+                             "construction (--route aattc); the attention route has no such constants")
+    _refuse_ignored(args)
+    _check_plot_paths(args)
+    cnf, source = read_cnf(args, DEFAULT_EXAMPLE)
+    ov = ov_of_cnf(cnf, max_memory=args.max_memory)
+    if args.proof:
+        report = attention_proof_checks(ov)
+        if args.json:
+            emit(json_report({"source": source, "route": "attention", **report.as_dict()},
+                             schema="finegrained.validate.proof/1"))
+        else:
+            emit(f"finegrained validate --route attention --proof: {source}\n{format_attention_proof(report)}")
+        return 0 if report.passed else 1
+    log_eps_adv = None
+    if args.eps_adv is not None:
+        p = OVToAttention().parameters(ov)
+        yes_lo, no_hi = gadget_bounds(p["factor"])
+        log_eps_adv = parse_eps_adv(args.eps_adv, {**p, "yes_lower": yes_lo, "no_upper": no_hi})
+    rep = validate_attention_route(ov, oracle=args.oracle or "exact", log_eps_adv=log_eps_adv, source=source)
+    if args.margins_plot:
+        plot_attention_margins(rep, args.margins_plot)
+    if args.json:
+        emit(json_report(rep.to_dict()))
+    else:
+        emit(format_attention_report(rep, args.rows))
+    if args.margins_plot:
+        note(f"wrote {args.margins_plot}")
+    s = rep.summary
+    return 0 if s["all_correct"] and not s["rows_outside_bound"] else 1
+
+
 def run(args: argparse.Namespace) -> int:
     from reductions import GapANNToAAttC
 
+    if args.route == "attention":
+        return _run_attention(args)
+    args.params = args.params or "tight"
     if args.params == "paper" and args.safety is not None:
         raise ParameterError("--safety applies to the tight parameters only; the paper mode fixes beta by Eq. (9)")
     if args.symbolic and not args.proof:
@@ -246,6 +467,7 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError("--plot needs --sweep beta")
     if sum(bool(x) for x in (args.proof, args.sweep, args.reference)) > 1:
         raise ParameterError("give at most one of --proof, --sweep and --reference")
+    _refuse_ignored(args)
     _check_plot_paths(args)
     gap, source = _gap_source(args)
 
@@ -257,7 +479,8 @@ def run(args: argparse.Namespace) -> int:
         if args.symbolic:
             report.symbolic = symbolic_checks(params)
         if args.json:
-            emit(json_report({"source": source, **report.as_dict()}, schema="finegrained.validate.proof/1"))
+            emit(json_report({"source": source, "route": "aattc", **report.as_dict()},
+                             schema="finegrained.validate.proof/1"))
         else:
             emit(f"finegrained validate --proof: {source}\n{format_proof(report)}")
         return 0 if report.passed else 1
@@ -266,11 +489,11 @@ def run(args: argparse.Namespace) -> int:
         from ..validate import beta_sweep
         from .plots import plot_sweep
 
-        result = beta_sweep(gap, params=args.params, points=args.points, source=source.rsplit("/", 1)[-1])
+        result = beta_sweep(gap, params=args.params, points=args.points or 25, source=source.rsplit("/", 1)[-1])
         if args.plot:
             plot_sweep(result, args.plot)
         if args.json:
-            emit(json_report(result.to_dict()))
+            emit(json_report(result.to_dict(), route="aattc"))
         else:
             emit(format_sweep(result, source, args.params))
         if args.plot:
@@ -280,11 +503,11 @@ def run(args: argparse.Namespace) -> int:
     if args.reference:
         from ..validate import certify_exact
 
-        cert = certify_exact(gap, params=args.params, beta=args.beta, dps=args.dps, safety=args.safety)
+        cert = certify_exact(gap, params=args.params, beta=args.beta, dps=args.dps or 50, safety=args.safety)
         if args.json:
-            emit(json_report({"source": source, **cert}, schema="finegrained.validate.reference/1"))
+            emit(json_report({"source": source, "route": "aattc", **cert}, schema="finegrained.validate.reference/1"))
         else:
-            emit(format_reference(cert, source, args.params, args.dps))
+            emit(format_reference(cert, source, args.params, args.dps or 50))
         return 0 if cert["decisions_certified"] else 1
 
     from ..validate import validate_gap_ann
@@ -293,7 +516,7 @@ def run(args: argparse.Namespace) -> int:
     if args.eps_adv is not None:
         reduction = GapANNToAAttC(mode=args.params, beta=args.beta, check=args.beta is None, safety=args.safety)
         log_eps_adv = parse_eps_adv(args.eps_adv, reduction.derive(gap))
-    rep = validate_gap_ann(gap, params=args.params, beta=args.beta, oracle=args.oracle,
+    rep = validate_gap_ann(gap, params=args.params, beta=args.beta, oracle=args.oracle or "exact",
                            log_eps_adv=log_eps_adv, source=source, safety=args.safety)
     if args.margins_plot:
         from .plots import plot_margins

@@ -32,17 +32,17 @@ def _formulas(count: int, seed: int = 11) -> list[CNFFormula]:
     return out
 
 
-FORMULAS = _formulas(200)
-TRUTH = [f.solve_cdcl() is not None for f in FORMULAS]
-
-
 @pytest.mark.parametrize("mode", ["tight", "paper"])
 @pytest.mark.parametrize("oracle", sorted(ORACLES))
 def test_no_wrong_answer_without_cdcl(oracle, mode):
     """200 formulas x every oracle x both modes, cdcl=False: a certified answer is right; an uncertified one says
     so; anything else is one clean error. Certified answers must actually occur for the certifying oracles."""
+    # Built here, not at import time, so that mutation testing links the generators' and the solver's code to
+    # this test (an input built at import time is built once by the unmutated code).
+    formulas = _formulas(200)
+    truth = [f.solve_cdcl() is not None for f in formulas]
     certified = 0
-    for f, sat in zip(FORMULAS, TRUTH):
+    for f, sat in zip(formulas, truth):
         try:
             r = run_chain(f, oracle=oracle, params=mode, cdcl=False)
         except (UncertifiedError, WrongAnswerError):
@@ -59,7 +59,7 @@ def test_no_wrong_answer_without_cdcl(oracle, mode):
             assert r.status == "uncertified" and "uncertified" in r.answer and r.reason
         certified += r.certified
     if oracle in ("exact", "reference"):
-        assert certified == len(FORMULAS)
+        assert certified == len(formulas)
 
 
 def test_too_coarse_certificate_refuses_with_the_needed_accuracy():
@@ -112,16 +112,19 @@ def test_decision_reports_undecided_rows():
 
 
 # --------------------------------------------------------------------------------------- adversary by the truth
-WORST = worst_case_gap_ann(8, 20, 5.0, 0.2, yes_rows=2, no_rows=3)
+def _worst():
+    # A fresh instance per test (not a module constant), so that mutation testing links worst_case_gap_ann's code
+    # to these tests.
+    return worst_case_gap_ann(8, 20, 5.0, 0.2, yes_rows=2, no_rows=3)
 
 
 def _beta_min() -> float:
-    return GapANNToAAttC().derive(WORST).beta_min
+    return GapANNToAAttC().derive(_worst()).beta_min
 
 
 @pytest.mark.parametrize("factor", [0.5, 0.9, 0.999, 1 - 1e-6])
 def test_adversary_reports_wrong_rows_below_beta_min(factor):
-    rep = validate_gap_ann(WORST, beta=_beta_min() * factor, oracle="adversarial")
+    rep = validate_gap_ann(_worst(), beta=_beta_min() * factor, oracle="adversarial")
     s = rep.summary
     assert not s["all_correct"]
     assert s["wrong_rows"] == [2, 3, 4]  # exactly the NO rows at distance (1 + eps) t
@@ -130,7 +133,7 @@ def test_adversary_reports_wrong_rows_below_beta_min(factor):
 
 @pytest.mark.parametrize("factor", [1 + 1e-9, 1 + 1e-6, 1.25, 4.0])
 def test_adversary_at_and_above_beta_min_is_right(factor):
-    rep = validate_gap_ann(WORST, beta=_beta_min() * factor, oracle="adversarial")
+    rep = validate_gap_ann(_worst(), beta=_beta_min() * factor, oracle="adversarial")
     assert rep.summary["all_correct"], rep.summary
 
 
@@ -138,12 +141,12 @@ def test_exact_oracle_alone_survives_slightly_below_beta_min():
     """The exact answer is still right at 0.999 beta_min (u_i is just above t~, far below 2t~): only the
     adversary, pushing NO rows up, exposes the failure. The old push-by-computed-side had the same blind spot in
     the other direction."""
-    rep = validate_gap_ann(WORST, beta=_beta_min() * 0.999, oracle="exact")
+    rep = validate_gap_ann(_worst(), beta=_beta_min() * 0.999, oracle="exact")
     assert rep.summary["all_correct"]
 
 
 def test_sweep_with_adversary_drops_below_100_percent_just_below_beta_min():
-    s = beta_sweep(WORST, points=2, low=0.999, high=1.0 + 1e-9)
+    s = beta_sweep(_worst(), points=2, low=0.999, high=1.0 + 1e-9)
     assert s.frac_adversarial[0] < 1.0 and s.frac_adversarial[1] == 1.0
     assert s.frac_exact.tolist() == [1.0, 1.0]
 

@@ -115,3 +115,28 @@ def test_brute_force_agrees_with_pysat(clauses):
     for a in (bf, cdcl):
         if a is not None:
             assert f.is_satisfied_by(a)
+
+
+def test_long_tokens_are_shown_by_their_ends_and_length():
+    """Tokens up to 40 characters appear whole in the message; longer ones as 12 + 6 characters and the length."""
+    exactly40 = "abcdefghijklmnopqrstuvwxyz0123456789ABCD"
+    with pytest.raises(DimacsError) as info:
+        parse_dimacs(f"p cnf 2 1\n1 {exactly40} 0\n")
+    assert str(info.value) == f"<string>:2: expected an integer literal, found '{exactly40}'"
+    longer = exactly40 + "EFG"
+    with pytest.raises(DimacsError) as info:
+        parse_dimacs(f"p cnf 2 1\n1 {longer} 0\n")
+    assert str(info.value) == "<string>:2: expected an integer literal, found 'abcdefghijkl...BCDEFG (43 characters)'"
+    forty_one = exactly40 + "E"
+    with pytest.raises(DimacsError) as info:
+        parse_dimacs(f"p cnf 2 1\n{forty_one}\n")
+    assert str(info.value) == "<string>:2: expected an integer literal, found 'abcdefghijkl...9ABCDE (41 characters)'"
+
+
+def test_read_passes_the_input_cap_on(tmp_path):
+    path = tmp_path / "f.cnf"
+    CNFFormula([[1, -2], [2]], num_vars=2).write(path)
+    size = path.stat().st_size
+    assert CNFFormula.read(path, max_bytes=size).clauses == [[1, -2], [2]]
+    with pytest.raises(DimacsError, match=f"^{path}: input exceeds the input cap of {size - 1} bytes; raise it"):
+        CNFFormula.read(path, max_bytes=size - 1)

@@ -74,3 +74,10 @@ def test_shipped_examples_parse():
     assert CNFFormula.read(example_path("random3sat-n20")).num_vars == 20
     with pytest.raises(ParameterError, match="no shipped example"):
         example_path("nope")
+
+
+def test_unknown_example_message_lists_the_examples():
+    with pytest.raises(ParameterError) as info:
+        example_path("nope")
+    assert str(info.value) == f"no shipped example 'nope'; available: {', '.join(list_examples())}"
+    assert ", " in str(info.value)  # more than one example, separated by a comma and a space

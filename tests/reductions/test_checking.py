@@ -171,3 +171,39 @@ def test_declared_sizes_are_checked_on_every_instance(generators):
     assert cx is not None and cx.reason.startswith("k-SAT -> OV: declared size n_a")
     assert cx.instance.num_vars % 2 == 1
     assert check_reduction(MisdeclaredSatToOV(), generators["k-SAT"], check_sizes=False) is None
+
+
+def test_every_disagreement_is_its_whole_line():
+    """Whole-line checks: a counterexample's reason is what a user reads first (mutation triage, issue 18)."""
+    from instances.maxip import MaxIPAnswer
+
+    f = CNFFormula([[1, 2], [-1]], num_vars=2)
+    assert agree_answers(f, [-1, 2], None) == "the reduction answered UNSAT, but the formula is satisfiable"
+    assert agree_answers(f, [-1, 2], [1, 2]) == "the extracted assignment [1, 2] does not satisfy the formula"
+    unsat = CNFFormula([[1], [-1]], num_vars=1)
+    assert agree_answers(unsat, None, [1]) == "the reduction answered SAT with [1], but the formula is unsatisfiable"
+    ov = OVInstance([[1, 0]], [[1, 1], [0, 1]])
+    assert agree_answers(ov, None, OrthogonalPair(0, 1)) is None
+    assert agree_answers(ov, OrthogonalPair(0, 1), None) == (
+        "the reduction found no pair, but OrthogonalPair(i=0, j=1) is orthogonal")
+    assert agree_answers(ov, OrthogonalPair(0, 1), "x") == (
+        "the extracted answer is a str, not an OrthogonalPair or None")
+    assert agree_answers(ov, OrthogonalPair(0, 1), OrthogonalPair(1, 1)) == (
+        "the extracted pair OrthogonalPair(i=1, j=1) is out of range for 1 x 2 vectors")
+    g = GapANNInstance([[1, 0, 1, 0], [1, 1, 0, 0], [0, 0, 1, 1]], [[1, 0, 1, 0]], t=1.5, eps=0.2)
+    assert g.row_status().tolist() == [1, 0, 0]  # row 0 YES, rows 1 and 2 NO (distance 4 >= 1.8)
+    for bad in (None, GapANNAnswer([True, False])):
+        assert agree_answers(g, None, bad) == f"the extracted answer is not a GapANNAnswer with 3 rows: {bad!r}"
+    assert agree_answers(g, None, GapANNAnswer([False, True, True])) == (
+        "3 in-promise row(s) answered wrongly (first: row 0, truth YES)")
+    assert agree_answers(g, None, GapANNAnswer([True, True, False])) == (
+        "1 in-promise row(s) answered wrongly (first: row 1, truth NO)")
+    assert agree_answers(g, None, GapANNAnswer([True, False, False], certified=False)) == (
+        "the extracted answer is marked uncertified although the target was solved exactly")
+    m = MaxIPInstance([[1, 2], [0, 1]], [[1, 1], [2, 0]], [3, 5])
+    expected = m.brute_force_solve()
+    assert agree_answers(m, expected, None) == "the extracted answer is not a MaxIPAnswer with 2 rows: None"
+    assert agree_answers(m, expected, MaxIPAnswer([False, True])) == (
+        "2 row(s) answered wrongly (first: row 0, max <a, b> = 3, tau = 3)")
+    assert agree_answers(m, expected, MaxIPAnswer([True, True])) == (
+        "1 row(s) answered wrongly (first: row 1, max <a, b> = 1, tau = 5)")

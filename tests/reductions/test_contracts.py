@@ -200,3 +200,25 @@ def test_gap_instances_of_every_small_shape_round_trip():
         g = GapANNInstance([a], [b], t=3.0, eps=0.3)
         got = r.backward(g, r.forward(g).brute_force_solve())
         assert got.yes.tolist() == (g.min_distances() < 3.0).tolist()
+
+
+def test_every_refusal_of_the_lemma_4_7_reduction_is_its_whole_message():
+    """Whole-message matches: a message wrapped, emptied or re-cased by a mutation fails them."""
+    cases = [
+        (lambda: GapANNToAAttC(mode="loose"), ParameterError,
+         "unknown parameter mode 'loose'; expected one of tight, paper"),
+        (lambda: GapANNToAAttC(mode="paper", safety=2.0), ParameterError,
+         "paper mode takes no safety factor (got safety=2.0): its beta is fixed by Eqs. (7)-(9); use mode='tight' "
+         "to scale beta_min"),
+        (lambda: GapANNToAAttC(safety=0.5), ParameterError, "the safety factor must be a finite number >= 1, got 0.5"),
+        (lambda: GapANNToAAttC().backward(BAL, np.zeros((BAL.n_a, 1))), FinegrainedError,
+         "Lemma 4.7's backward map needs the attention output as a LogArray or CertifiedOutput, got ndarray"),
+        (lambda: LogArray(np.array([0], dtype=np.int8), np.array([0.0])), FinegrainedError,
+         "log-space array is inconsistent: sign 0 must pair with log|x| = -inf"),
+        (lambda: LogArray(np.array([1], dtype=np.int8), np.array([-math.inf])), FinegrainedError,
+         "log-space array is inconsistent: sign 0 must pair with log|x| = -inf"),
+    ]
+    for call, error, message in cases:
+        with pytest.raises(error) as info:
+            call()
+        assert str(info.value) == message

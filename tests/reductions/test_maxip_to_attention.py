@@ -153,3 +153,17 @@ def test_float64_range_check_keeps_every_accepted_instance_correct():
     d, u = 2, 2.0**-53
     m = 3 * 5 + 4 * 6 + 0.5
     assert math.isclose(score_error_bound(small, 1.0), (d + 2) * u / (1 - (d + 2) * u) * m, rel_tol=1e-12)
+
+
+def test_ov_to_maxip_refusals_are_their_whole_message():
+    """Whole-message checks (mutation triage, issue 18): each names the argument that is wrong."""
+    r, ov = OVToMaxIP(), OVInstance([[1, 0]], [[0, 1]])
+    cases = [
+        (lambda: r.forward(1), "the OV -> Max-IP input must be a OVInstance, got int"),
+        (lambda: r.backward(1, MaxIPAnswer([True])), "the OV instance must be a OVInstance, got int"),
+        (lambda: r.backward(ov, 1), "the Max-IP answer must be a MaxIPAnswer, got int"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ReductionError) as info:
+            call()
+        assert str(info.value) == message

@@ -106,3 +106,112 @@ def test_inconsistent_answer_raises():
         OVToAttention().backward(ov, LogArray.from_float(np.ones((2, 1))))
     with pytest.raises(ReductionError, match="LogArray"):
         OVToAttention().backward(ov, np.ones((1, 1)))
+
+
+# --- whole-value checks of every output (mutation triage, issue 18) ---------------------------------------------
+
+def _column(values) -> LogArray:
+    return LogArray.from_float(np.asarray(values, dtype=np.float64)[:, None])
+
+
+def test_every_refusal_is_its_whole_message():
+    from instances.solutions import CertifiedOutput, GapANNAnswer
+    from reductions.base import CertificateError
+
+    r = OVToAttention()
+    ov = OVInstance([[1, 1]], [[1, 0]])
+    reduced = r.reduce(ov)
+    cases = [
+        (lambda: r.forward(1), ReductionError, "the OV -> Attention input must be a OVInstance, got int"),
+        (lambda: r.parameters(1), ReductionError, "the OV instance must be a OVInstance, got int"),
+        (lambda: r.row_answers(1, _column([0.9])), ReductionError, "the OV instance must be a OVInstance, got int"),
+        (lambda: r.decide_rows(reduced, np.ones((1, 1))), ReductionError,
+         "the attention output must be a CertifiedOutput, got ndarray"),
+        (lambda: r.decide_rows(reduced, CertifiedOutput(_column([0.9, 0.1]))), ReductionError,
+         "attention output has shape (2, 1); expected (1, 1)"),
+        (lambda: r.extract(reduced, GapANNAnswer(np.array([True, False]))), ReductionError,
+         "the row answers have shape (2,); expected (1,)"),
+        (lambda: r.extract(reduced, GapANNAnswer(np.array([True]))), CertificateError,
+         "the attention output claims row 0 has an orthogonal partner, but none exists: the oracle's error exceeds "
+         "eps_a = 1/4"),
+    ]
+    for call, error, message in cases:
+        with pytest.raises(error) as info:
+            call()
+        assert str(info.value) == message
+
+
+def test_forward_records_its_gadget_in_meta():
+    ov = OVInstance([[1, 0], [0, 1]], [[1, 1], [0, 1], [1, 0]])
+    att = OVToAttention(factor=4.0).forward(ov)
+    assert att.meta == {"lambda": 2 * math.log(4.0 * 3), "threshold": 0.5, "gadget": "ov"}
+
+
+def test_parameters_are_their_formulas():
+    # factor 4 and n_b = 3, so that neither the default factor nor n_b = factor could stand in for them
+    ov = OVInstance([[1, 0]], [[1, 1], [0, 1], [1, 0]])
+    p = OVToAttention(factor=4.0).parameters(ov)
+    assert set(p) == {"lambda", "log_threshold", "log_eps_a", "log_eps_needed", "factor"}
+    assert p["lambda"] == 2.0 * math.log(12.0) and p["factor"] == 4.0
+    assert p["log_threshold"] == -math.log(2.0) and p["log_eps_a"] == math.log(0.25)
+    assert p["log_eps_needed"] <= math.log(0.25)
+
+
+def test_parameters_ask_for_the_largest_sound_accuracy():
+    # near-tight: e is the margin (c/(c+1) - 1/2) / 2 less 1e-12 in log space, not a cruder bound
+    for factor in (4.0, 8.0):
+        yes_lo, _ = gadget_bounds(factor)
+        p = OVToAttention(factor=factor).parameters(OVInstance([[1, 0]], [[1, 1]]))
+        # sound: a YES row (u >= c/(c+1)) answered within e has its whole interval [u~ - e, u~ + e] above 1/2,
+        # and symmetrically for NO rows (u <= 1/(c+1))
+        e = math.exp(p["log_eps_needed"])
+        assert yes_lo - 2 * e > 0.5 and 1 / (factor + 1) + 2 * e < 0.5
+        assert abs(p["log_eps_needed"] - (math.log((yes_lo - 0.5) / 2) - 1e-12)) < 1e-14
+
+
+def test_decide_rows_takes_a_bare_output_as_exact_and_reports_its_margins():
+    r = OVToAttention()
+    ov = OVInstance([[1, 0]] * 4, [[1, 1]])
+    reduced = r.reduce(ov)
+    u = np.array([0.75, 0.25, 0.0, -0.5])
+    rows = r.decide_rows(reduced, _column(u))
+    assert rows.certified and not rows.undecided.any()
+    assert rows.yes.tolist() == [True, False, False, False]
+    # margin = log(2u) for u > 0 and -inf otherwise (negative outputs included)
+    assert rows.margin.tolist() == [math.log(0.75) + math.log(2.0), math.log(0.25) + math.log(2.0), -math.inf,
+                                    -math.inf]
+    from instances.solutions import CertifiedOutput
+
+    point = r.decide_rows(reduced, CertifiedOutput(_column(u)))
+    assert point.certified is False and point.yes.tolist() == [True, False, False, False]
+    assert point.margin.tolist() == rows.margin.tolist()
+
+
+def test_decide_rows_decides_exactly_the_rows_whose_interval_is_on_one_side():
+    from instances.solutions import CertifiedOutput
+
+    r = OVToAttention()
+    ov = OVInstance([[1, 0]] * 8, [[1, 1]])
+    reduced = r.reduce(ov)
+    #                 YES   NO    open  open  NO    NO     open  YES
+    value = np.array([0.7, 0.3, 0.55, 0.45, 0.2, -0.95, 0.5, 0.45])
+    lower = np.array([0.6, 0.2, 0.4, 0.35, -0.9, -1.0, 0.5, 0.55])
+    upper = np.array([0.8, 0.4, 0.6, 0.5, 0.4, -0.9, 0.7, 0.6])
+    rows = r.decide_rows(reduced, CertifiedOutput(_column(value), _column(lower), _column(upper)))
+    assert rows.certified
+    # an interval touching 1/2 (row 3's upper, row 6's lower) is not on one side; negative bounds are below 1/2;
+    # a certified interval above 1/2 wins over a point answer below it (row 7)
+    assert rows.undecided.tolist() == [False, False, True, True, False, False, True, False]
+    assert rows.yes.tolist() == [True, False, True, False, False, False, True, True]
+    assert rows.margin[0] == math.log(0.7) + math.log(2.0) and rows.margin[5] == -math.inf
+
+
+def test_extract_skips_undecided_rows_without_a_partner_and_finds_a_later_pair():
+    from instances.solutions import GapANNAnswer
+
+    r = OVToAttention()
+    ov = OVInstance([[1, 1], [1, 0]], [[0, 1]])
+    reduced = r.reduce(ov)
+    rows = GapANNAnswer(np.array([True, True]), undecided=np.array([True, False]))
+    got = r.extract(reduced, rows)
+    assert (got.i, got.j) == (1, 0)

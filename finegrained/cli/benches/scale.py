@@ -17,7 +17,8 @@ from ..argtypes import (
 )
 
 DESCRIPTION = ("Scaling of the exact oracle on the chain's instances. For each number of variables N, a seeded "
-               "random 3-SAT formula goes through k-SAT -> OV -> Gap-ANN -> AAttC and the exact oracle is timed "
+               "random 3-SAT formula goes through k-SAT -> OV -> Gap-ANN -> AAttC (--route attention: k-SAT -> OV "
+               "-> Attention) and the exact oracle is timed "
                "locally (next to a bare float64 Q @ K.T of the full shape, in the same run), on a Dask "
                "LocalCluster with each of --workers single-threaded workers (strong-scaling efficiency "
                "T1 / (k Tk)), and with torch on CUDA when a CUDA device is present. Every run's decisions are "
@@ -31,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vars-max", type=pos_int, default=20, metavar="N", help="largest number of variables N")
     parser.add_argument("--step", type=pos_int, default=2, help="step in N")
     parser.add_argument("--ratio", type=pos_float, default=4.26, help="clauses per variable")
+    parser.add_argument("--route", choices=("aattc", "attention"), default="aattc",
+                        help="aattc: k-SAT -> OV -> Gap-ANN -> AAttC (Lemma 4.7); attention: Gupta et al.'s "
+                        "k-SAT -> OV -> Attention (Thm 1.5 gadget, no Lemma 4.7 constants)")
     parser.add_argument("--workers", type=list_of(nonneg_int), default=[1, 2], metavar="K[,K...]",
                         help="comma-separated LocalCluster sizes; 0 skips Dask")
     parser.add_argument("--gpu", type=choice_of("auto", "yes", "no"), default="auto",
@@ -53,7 +57,7 @@ def run(args: argparse.Namespace, progress):
     return bench(vars_min=args.vars_min, vars_max=args.vars_max, step=args.step, ratio=args.ratio,
                  workers=workers, gpu=gpu, project=tuple(args.project), project_workers=tuple(args.project_workers),
                  gemm=not args.no_gemm, repeat=args.repeat, seed=args.seed, max_memory=args.max_memory,
-                 progress=progress)
+                 progress=progress, route=args.route)
 
 
 def _secs(t: float) -> str:
@@ -76,7 +80,7 @@ def format_text(result) -> str:
     >>> print(format_text(res).splitlines()[-1])
       N = 34 on 8 workers   90 min
     """
-    lines = [f"bench scale: exact oracle on the chain's instances (best of {result.repeat})"
+    lines = [f"bench scale: exact oracle on the chain's instances, route {result.route} (best of {result.repeat})"
              + (f", GPU {result.gpu}" if result.gpu else ", no CUDA device"),
              f"{'N':>3} {'n_q':>6} {'n_k':>6} {'d':>5} {'backend':>7} {'k':>3} {'seconds':>9} "
              f"{'Gmadd/s':>8} {'Q@K.T s':>9} {'ratio':>6}"]

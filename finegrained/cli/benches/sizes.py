@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 
 from ..argtypes import add_max_memory, add_repeat, add_seed, pos_float, pos_int
+from .chain import describe_route
 
 DESCRIPTION = ("Calibration of the declared size maps. For each number of variables N, a seeded random 3-SAT "
-               "formula at the given clause ratio goes through k-SAT -> OV -> Gap-ANN -> AAttC; every stage's "
+               "formula at the given clause ratio goes through k-SAT -> OV -> Gap-ANN -> AAttC (--route attention: "
+               "k-SAT -> OV -> Attention); every stage's "
                "measured sizes are compared with the composed map the reductions declare, evaluated at that N and "
                "m, and the attention oracle is timed on the chain's instance (best of --repeat). Reports the "
                "largest relative mismatch of measured against declared sizes (integer sizes must match exactly, "
@@ -24,7 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="largest number of variables N (the documented run goes to 24)")
     parser.add_argument("--step", type=pos_int, default=1, help="step in N")
     parser.add_argument("--ratio", type=pos_float, default=4.26, help="clauses per variable")
-    parser.add_argument("--params", default="tight", choices=("tight", "paper"), help="Lemma 4.7 constants")
+    parser.add_argument("--route", choices=("aattc", "attention"), default="aattc",
+                        help="aattc: k-SAT -> OV -> Gap-ANN -> AAttC (Lemma 4.7); attention: Gupta et al.'s "
+                        "k-SAT -> OV -> Attention (Thm 1.5 gadget, no Lemma 4.7 constants)")
+    parser.add_argument("--params", default=None, choices=("tight", "paper"),
+                        help="Lemma 4.7 constants, --route aattc only (default: tight)")
     parser.add_argument("--oracle", default="exact", help="attention oracle")
     parser.add_argument("--plot", metavar="FILE.png",
                         help="plot oracle time against n_q n_k d and the declared against measured n_q "
@@ -38,12 +44,14 @@ def run(args: argparse.Namespace, progress):
     from ...bench.sizes import run as bench
     from ..bench import Extended
     from ..plots import check_figure_path
+    from .chain import route_params
 
+    params = route_params(args)
     if args.plot:
         check_figure_path(args.plot)
     result = bench(vars_min=args.vars_min, vars_max=args.vars_max, step=args.step, ratio=args.ratio,
-                   params=args.params, oracle=args.oracle, repeat=args.repeat, seed=args.seed,
-                   max_memory=args.max_memory, progress=progress)
+                   params=params, oracle=args.oracle, repeat=args.repeat, seed=args.seed,
+                   max_memory=args.max_memory, progress=progress, route=args.route)
     if args.plot:
         plot_sizes(result, args.plot)
         return Extended(result, {"plot": args.plot})
@@ -75,7 +83,10 @@ def plot_sizes(result, path: str) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     ns = [r["N"] for r in rows]
-    for key, marker in (("OV.n_a", "o"), ("Gap-ANN.d", "s"), ("AAttC.n_q", "^"), ("AAttC.d", "v")):
+    route = getattr(result, "route", "aattc")
+    keys = (("OV.n_a", "Gap-ANN.d", "AAttC.n_q", "AAttC.d") if route == "aattc"
+            else ("OV.n_a", "OV.d", "Attention.n_q", "Attention.d"))
+    for key, marker in zip(keys, "os^v"):
         declared = [r["sizes"][key][0] for r in rows]
         measured = [r["sizes"][key][1] for r in rows]
         line, = bx.semilogy(ns, declared, "-", lw=1, label=f"{key} declared")
@@ -86,7 +97,8 @@ def plot_sizes(result, path: str) -> None:
                  f"real {result.max_mismatch_real:.1e}", fontsize=9)
     bx.grid(True, which="both", alpha=0.3)
     bx.legend(fontsize=7, ncol=2)
-    fig.suptitle(f"bench sizes: k-SAT -> AAttC, params {result.params}, ratio {result.ratio:g}", fontsize=10)
+    target = "AAttC" if route == "aattc" else "Attention"
+    fig.suptitle(f"bench sizes: k-SAT -> {target}, {describe_route(result)}, ratio {result.ratio:g}", fontsize=10)
     fig.tight_layout()
     save_figure(fig, path, dpi=150)
 
@@ -95,7 +107,7 @@ def format_text(result) -> str:
     """One row per N: the attention sizes, the work n_q n_k d, the oracle seconds and the size mismatches."""
     plain = bool(result.rows) and all("plain_s" in r for r in result.rows)
     lines = [f"bench sizes: declared size maps against the chain's instances, oracle {result.oracle!r} "
-             f"(best of {result.repeat}), params {result.params}, ratio {result.ratio:g}",
+             f"(best of {result.repeat}), {describe_route(result)}, ratio {result.ratio:g}",
              f"{'N':>3} {'m':>4} {'n_q':>6} {'n_k':>6} {'d':>5} {'n_q n_k d':>12} {'oracle s':>10} "
              + (f"{'no-dedupe s':>11} " if plain else "") + f"{'int mismatch':>12} {'real mismatch':>13}"]
     for r in result.rows:

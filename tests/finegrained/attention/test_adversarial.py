@@ -106,3 +106,120 @@ def test_adversary_at_eps_a_on_planted_gap_ann_instances(mode):
         s = rep.summary
         assert s["all_correct"] and not s["rows_outside_bound"] and s["slack_vs_eps_a"] >= 0
         assert np.array_equal(np.flatnonzero(rep.rows["decision"]), np.sort(built.planted_rows))
+
+
+def _q_k_v():
+    return np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([[1.0], [0.0]])
+
+
+@pytest.mark.parametrize(("args", "kwargs", "message"), [
+    ((), {}, "give exactly one of eps and log_eps for the adversarial oracle"),
+    ((0.1,), {"log_eps": -2.0}, "give exactly one of eps and log_eps for the adversarial oracle"),
+    ((), {"log_eps": math.nan}, "log_eps must be a finite number or -inf, got nan"),
+    ((), {"log_eps": math.inf}, "log_eps must be a finite number or -inf, got inf"),
+    ((-0.1,), {}, "eps must be a finite number >= 0, got -0.1"),
+    ((math.inf,), {}, "eps must be a finite number >= 0, got inf"),
+    ((math.nan,), {}, "eps must be a finite number >= 0, got nan"),
+])
+def test_adversarial_refuses_bad_errors_with_one_clear_message(args, kwargs, message):
+    with pytest.raises(ParameterError) as exc:
+        adversarial(exact, *args, **kwargs)
+    assert str(exc.value) == message
+
+
+def test_adversarial_error_conversions_and_attributes():
+    assert adversarial(exact, 0.25).log_eps == math.log(0.25)
+    assert adversarial(exact, log_eps="-2.5").log_eps == -2.5  # a numeric string is a number
+    Q, K, V = _q_k_v()
+    for zero in (adversarial(exact, 0.0), adversarial(exact, log_eps=-math.inf)):
+        assert zero.log_eps == -math.inf and zero.log_threshold is None
+        out = zero(Q, K, V, scale=1.0)
+        ref = exact(Q, K, V, scale=1.0)  # eps = 0 is the base answer itself, certified exact
+        assert np.array_equal(out.output.log_abs, ref.log_abs) and np.isneginf(out.certificate.log_bound).all()
+    adv = adversarial(exact, 0.25, log_threshold=math.log(0.5))
+    assert adv.__name__ == "adversarial(exact)" and adv.log_threshold == math.log(0.5)
+
+
+def test_adversarial_certificate_adds_eps_to_the_base_oracles_bound():
+    from finegrained.attention.protocol import Certificate, OracleAnswer
+
+    Q, K, V = _q_k_v()
+    bare = adversarial(exact, 0.25, log_threshold=math.log(0.5))(Q, K, V, scale=1.0)
+    assert bare.certificate.kind == "additive" and np.array_equal(bare.certificate.log_bound,
+                                                                 np.full((2, 1), math.log(0.25)))
+    assert "adversarial push by e^-1.38629" in bare.certificate.detail
+
+    def certified(Q, K, V, *, scale=None):
+        return OracleAnswer(exact(Q, K, V, scale=scale), Certificate("additive", math.log(0.1)))
+
+    def uncertified(Q, K, V, *, scale=None):
+        return OracleAnswer(exact(Q, K, V, scale=scale))
+
+    ans = adversarial(certified, log_eps=math.log(0.25), log_threshold=math.log(0.5))(Q, K, V, scale=1.0)
+    bound = np.exp(ans.certificate.log_bound)
+    assert bound.shape == (2, 1) and (bound >= 0.35).all() and np.allclose(bound, 0.35, rtol=1e-12, atol=0)
+    assert np.allclose(ans.output.to_float().ravel(), exact(Q, K, V, scale=1.0).to_float().ravel() + [-0.25, 0.25])
+    plain = adversarial(uncertified, log_eps=math.log(0.25))(Q, K, V, scale=1.0)
+    assert not plain.certificate.certified
+    assert np.allclose(plain.output.to_float().ravel(), exact(Q, K, V, scale=1.0).to_float().ravel() - 0.25)
+
+
+def test_push_with_known_answers_goes_against_them():
+    u = LogArray.from_float(np.array([[3.0, 1.0], [1.0, 3.0], [3.0, 1.0]]))
+    # row 0 is a NO row, row 1 a YES row, row 2 has no known answer: pushed towards theta = 2 from its side
+    out = push_towards_threshold(u, math.log(0.5), math.log(2.0), truth=np.array([False, True])).to_float()
+    assert out.tolist() == [[3.5, 1.5], [0.5, 2.5], [2.5, 1.5]]
+    masked = push_towards_threshold(u, math.log(0.5), math.log(2.0), truth=np.array([False, True]),
+                                    constrained=np.array([True, False])).to_float()
+    assert masked.tolist() == [[3.5, 1.5], [1.5, 2.5], [2.5, 1.5]]
+    with pytest.raises(ParameterError) as exc:
+        push_towards_threshold(u, math.log(0.5), math.log(2.0), truth=np.ones(4, dtype=bool))
+    assert str(exc.value) == "truth has 4 rows, the output only 3"
+    below = LogArray.from_float(np.array([-1.0, 0.0, 2.0]))  # theta = 2: only the last entry goes down
+    assert push_towards_threshold(below, math.log(0.5), math.log(2.0)).to_float().tolist() == [-0.5, 0.5, 1.5]
+
+
+def test_unconstrained_rows_never_count_against_the_decisions():
+    u = LogArray.from_float(np.array([3.0, 1.0, 1.0]))  # theta = 2; the last row is on the wrong side
+    truth, mask = np.array([True, False, True]), np.array([True, True, False])
+    assert not decisions_survive(u, truth, -math.inf, math.log(2.0))
+    assert decisions_survive(u, truth, math.log(0.9), math.log(2.0), mask)
+    assert not decisions_survive(u, truth, math.log(1.0), math.log(2.0), mask)  # 1 + 1 = theta flips a NO row
+    assert analytic_log_slack(u, truth, math.log(2.0)) == -math.inf
+    assert analytic_log_slack(u, truth, math.log(2.0), mask) == pytest.approx(0.0, abs=1e-15)
+    assert analytic_log_slack(u, truth, math.log(2.0), np.zeros(3, bool)) == math.inf
+    for start in (None, -30.0, 5.0):
+        L = max_tolerated_log_eps(u, truth, math.log(2.0), constrained=mask, tol=1e-12, log_eps_start=start)
+        assert -1e-11 < L < 0 and decisions_survive(u, truth, L, math.log(2.0), mask)
+
+
+def test_adversary_on_an_uncertified_base_certifies_nothing():
+    from finegrained.attention.protocol import Certificate, OracleAnswer
+
+    Q, K, V = _q_k_v()
+
+    def ones(Q, K, V, *, scale=None):  # a bare float array: a plug-in that proves nothing
+        return np.ones((Q.shape[0], 1))
+
+    def none_cert(Q, K, V, *, scale=None):
+        return OracleAnswer(exact(Q, K, V, scale=scale), Certificate("none"))
+
+    for base in (ones, none_cert):
+        ans = adversarial(base, log_eps=-5.0, log_threshold=math.log(0.5))(Q, K, V, scale=1.0)
+        assert ans.certificate.kind == "none" and not ans.bounds().certified, base.__name__
+    # the bare array's push is still the answer (1 - e^-5 on both rows: both sit above 1/2)
+    assert np.allclose(adversarial(ones, log_eps=-5.0, log_threshold=math.log(0.5))(Q, K, V, scale=1.0)
+                       .output.to_float().ravel(), 1 - math.exp(-5.0))
+
+
+@pytest.mark.parametrize("log_eps", [36.0, 40.0, 700.0])
+def test_huge_push_keeps_the_true_value_inside_the_certified_interval(log_eps):
+    # eps > 2^52 u: u - eps rounds to -eps, so the interval must be widened by that rounding, not just by eps
+    Q, K, V = _q_k_v()
+    truth = exact(Q, K, V, scale=1.0)
+    b = adversarial(exact, log_eps=log_eps, log_threshold=math.log(0.5), truth=np.array([True, False]))(
+        Q, K, V, scale=1.0).bounds()
+    lo = np.where(b.lower.sign > 0, b.lower.log_abs, -np.inf)  # a non-positive lower bound always holds
+    hi = b.upper
+    assert (lo.ravel() <= truth.log_abs.ravel()).all()
+    assert ((hi.sign > 0) & (hi.log_abs >= truth.log_abs)).all(), (hi.sign, hi.log_abs, truth.log_abs)

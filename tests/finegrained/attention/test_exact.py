@@ -267,3 +267,49 @@ def test_values_spanning_the_float_range():
     assert np.array_equal(out.sign, ref.sign) and np.allclose(out.log_abs, ref.log_abs, rtol=0, atol=1e-9)
     with pytest.raises(NumericalError, match="magnitudes spanning"):
         exact(np.array([[1.0]]), np.array([[0.0], [1.0]]), np.array([[1e308], [5e-324]]), scale=1.0)
+
+
+class _Clock:
+    """A stand-in for ``time.perf_counter``: each measured run lasts the next of ``durations`` seconds, and
+    runs start 1 s apart from t = 10 s (so a start time mistaken for a duration is far off)."""
+
+    def __init__(self, *durations: float):
+        self.durations, self.calls, self.now, self.started = list(durations), 0, 10.0, False
+
+    def perf_counter(self) -> float:
+        self.calls += 1
+        if self.started:
+            self.now += self.durations.pop(0)
+        else:
+            self.now += 1.0
+        self.started = not self.started
+        return self.now
+
+
+def test_gemm_rate_is_multiply_adds_per_second_of_the_best_run_cached_per_bucket(monkeypatch):
+    """gemm_rate's contract (it picks block_rows' block size): ``rows * inner' * cols / best seconds`` with
+    ``inner'`` the inner dimension rounded up to a multiple of 64 in [64, 2048], measured once per (rows, inner')."""
+    import importlib
+    import types
+
+    ex = importlib.import_module("finegrained.attention.exact")  # the package attribute `exact` is the function
+    monkeypatch.setattr(ex, "_GEMM_RATES", {})  # fake measurements must not leak into other tests' block sizes
+
+    def rate(*args, durations, **kwargs):
+        clock = _Clock(*durations)
+        monkeypatch.setattr(ex, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
+        return ex.gemm_rate(*args, **kwargs), clock.calls
+
+    # best of the default 2 runs, default 1024 columns; inner 1 is measured as 64
+    assert rate(3, 1, durations=(0.5, 0.25)) == (3 * 64 * 1024 / 0.25, 4)
+    assert rate(3, 64, durations=(9.0,)) == (3 * 64 * 1024 / 0.25, 0)  # same bucket: cached, not measured
+    assert rate(5, 65, cols=8, repeats=3, durations=(0.5, 2.0, 0.125)) == (5 * 128 * 8 / 0.125, 6)
+    assert rate(5, 128, durations=()) == (5 * 128 * 8 / 0.125, 0)
+    assert rate(2, 5000, cols=4, repeats=1, durations=(0.5,)) == (2 * 2048 * 4 / 0.5, 2)
+    assert rate(2, 2048, durations=()) == (2 * 2048 * 4 / 0.5, 0)
+    assert rate(7, 129, cols=2, repeats=0, durations=(4.0,)) == (7 * 192 * 2 / 4.0, 2)  # at least one run
+    assert rate(1, 1, cols=3, repeats=1, durations=(0.0,)) == (1 * 64 * 3 / 1e-9, 2)  # a zero time is clamped
+    assert set(ex._GEMM_RATES) == {(3, 64), (5, 128), (2, 2048), (7, 192), (1, 64)}
+    monkeypatch.undo()
+    measured = ex.gemm_rate(3, 10, cols=8)  # a real measurement: a positive, finite rate
+    assert math.isfinite(measured) and measured > 0

@@ -111,3 +111,23 @@ def test_a_plugin_that_raises_is_one_line(tmp_path, monkeypatch):
         with pytest.raises(ParameterError, match=f"failed: {what}") as exc:
             run_chain(CNFFormula([[1, 2]]), oracle=spec, cdcl=False)
         assert "\n" not in str(exc.value)
+
+
+def test_plugin_specs_split_at_the_first_colon_and_follow_dotted_attributes():
+    name, fn = resolve_oracle("numpy:linalg.norm", {})
+    assert name == "numpy:linalg.norm" and fn is np.linalg.norm
+    # the module is what precedes the first colon; the rest is one attribute path, which has no ':' in it
+    with pytest.raises(ParameterError) as exc:
+        resolve_oracle("numpy:linalg:norm", {})
+    assert str(exc.value) == "plug-in module 'numpy' has no attribute 'linalg:norm'"
+    with pytest.raises(ParameterError) as exc:
+        resolve_oracle("fg_no_such_module:f", {})
+    assert str(exc.value) == ("cannot import plug-in oracle module 'fg_no_such_module': ModuleNotFoundError: "
+                              "No module named 'fg_no_such_module'")
+
+
+def test_available_oracles_are_the_builtins_plus_the_entry_points(plugin):
+    from finegrained.attention import ORACLES, available_oracles
+
+    names = available_oracles()
+    assert names == sorted(set(names)) and set(ORACLES) | {"softmax64"} <= set(names)

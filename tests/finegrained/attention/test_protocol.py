@@ -17,7 +17,7 @@ from finegrained.attention.protocol import (
     check_attention_inputs,
 )
 from instances.errors import NumericalError, ParameterError
-from instances.logspace import LogArray
+from instances.logspace import LOG_TINY, LogArray
 
 finite_logs = st.floats(min_value=-3000, max_value=300, allow_nan=False)
 
@@ -119,3 +119,87 @@ def test_input_checks_are_parameter_errors(bad):
         check_attention_inputs(bad, np.ones((2, 2)), np.ones((2, 1)), None)
     with pytest.raises(ParameterError):
         check_attention_inputs(np.ones((2, 2)), np.ones((2, 2)), np.ones((2, 1)), "x")
+
+
+def _is_float64_of(ans: OracleAnswer, expected) -> bool:
+    """The answer holds exactly the float64 values ``expected`` (compared as LogArrays: exp(log 3) != 3)."""
+    want = LogArray.from_float(np.asarray(expected, dtype=np.float64))
+    return np.array_equal(ans.output.sign, want.sign) and np.array_equal(ans.output.log_abs, want.log_abs)
+
+
+def test_float_answers_record_the_smallest_normal_of_their_own_dtype():
+    """``float_log_tiny`` is the log of the oracle's own float type's smallest normal; ints and float64 keep
+    float64's, and every answer is converted to float64 exactly."""
+    f32 = as_answer(np.array([[0.5], [-2.0]], dtype=np.float32))
+    assert f32.from_float and f32.float_log_tiny == math.log(float(np.finfo(np.float32).tiny))
+    assert _is_float64_of(f32, [[0.5], [-2.0]])
+    f16 = as_answer(np.array([[0.25]], dtype=np.float16))
+    assert f16.float_log_tiny == math.log(float(np.finfo(np.float16).tiny))
+    for arr in (np.array([[1.0], [3.0]]), np.array([[1], [3]], dtype=np.int64), np.array([[True], [False]]),
+                [[1.0], [3.0]]):
+        ans = as_answer(arr)
+        assert ans.float_log_tiny == LOG_TINY == math.log(float(np.finfo(np.float64).tiny))
+        assert _is_float64_of(ans, arr)
+
+
+def test_refused_arrays_say_exactly_why():
+    with pytest.raises(ParameterError) as exc:
+        as_answer(np.ones((2, 1), dtype=complex))
+    assert str(exc.value) == "the oracle returned complex values; attention outputs are real"
+    with pytest.raises(ParameterError) as exc:
+        as_answer(np.array([["a"]]))
+    assert str(exc.value) == "the oracle returned an array of dtype <U1; expected real floats"
+    with pytest.raises(ParameterError) as exc:
+        as_answer(np.array([[np.datetime64("2020-01-01")]]))
+    assert str(exc.value) == "the oracle returned an array of dtype datetime64[D]; expected real floats"
+
+
+class _TensorLike:
+    """A torch-like array (``detach``, ``cpu``, ``double``, ``numpy``) without ``is_complex`` or
+    ``is_floating_point``: the protocol takes the methods it lacks as answering False."""
+
+    def __init__(self, values):
+        self.values = np.asarray(values)
+        self.dtype = "opaque"  # torch.finfo would refuse it: a float tensor-like must say so
+
+    def detach(self):
+        return self
+
+    def cpu(self):
+        return self
+
+    def double(self):
+        return _TensorLike(self.values.astype(np.float64))
+
+    def numpy(self):
+        return self.values
+
+
+def test_tensor_likes_are_converted_and_objects_with_only_cpu_are_refused():
+    ans = as_answer(_TensorLike([[0.5], [0.125]]))
+    assert ans.from_float and ans.float_log_tiny == LOG_TINY
+    assert _is_float64_of(ans, [[0.5], [0.125]])
+
+    class OnlyCpu:
+        def cpu(self):
+            return self
+
+    with pytest.raises(ParameterError) as exc:
+        as_answer(OnlyCpu(), "k")
+    assert str(exc.value) == ("oracle 'k' returned OnlyCpu; expected an OracleAnswer, a LogArray, a numpy array or "
+                              "a torch tensor")
+
+
+def test_torch_tensors_are_converted_with_their_own_float_range():
+    torch = pytest.importorskip("torch")
+    for dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        t = torch.tensor([[0.5, -0.25], [2.0, 0.0]], dtype=dtype, requires_grad=dtype != torch.float16)
+        ans = as_answer(t)
+        assert ans.from_float and _is_float64_of(ans, [[0.5, -0.25], [2.0, 0.0]])
+        assert ans.float_log_tiny == math.log(torch.finfo(dtype).tiny)
+    ints = as_answer(torch.tensor([[3], [1]], dtype=torch.int32))
+    assert ints.float_log_tiny == LOG_TINY and _is_float64_of(ints, [[3.0], [1.0]])
+    assert as_answer(torch.tensor([0.5, 0.25])).output.shape == (2, 1)
+    with pytest.raises(ParameterError) as exc:
+        as_answer(torch.ones((2, 1), dtype=torch.complex64))
+    assert str(exc.value) == "the oracle returned a complex tensor; attention outputs are real"

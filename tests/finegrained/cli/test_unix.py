@@ -123,6 +123,24 @@ def test_disk_full_is_one_line():
     assert code == EXIT_ERROR and one_line(err) and "No space left on device" in err
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("words", [["--help"], ["chain", "--help"], ["--version"]])
+def test_help_and_version_into_a_full_disk_fail(words):
+    """argparse swallows the write error of its help text; the CLI must still exit 2 with one line."""
+    with open("/dev/full", "wb") as full:
+        code, _, err = run(*words, stdout=full, stdin=subprocess.DEVNULL)
+    assert code == EXIT_ERROR and one_line(err) and "No space left on device" in err
+
+
+@pytest.mark.parametrize("words", [["--help"], ["validate", "--example", "tiny4"]])
+def test_a_closed_standard_output_is_one_line_and_exit_2(words):
+    """`finegrained ... >&-`: Python starts with sys.stdout = None; no traceback, no success."""
+    proc = subprocess.run([*CLI, *words], stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=TIMEOUT,
+                          close_fds=True, pass_fds=(), preexec_fn=lambda: os.close(1), check=False)
+    err = proc.stderr.decode()
+    assert proc.returncode == EXIT_ERROR and one_line(err) and "standard output is closed" in err
+
+
 @pytest.mark.parametrize("delay", [0.2, 0.8])
 def test_ctrl_c_during_start_up_and_run_is_one_line_and_130(delay):
     """SIGINT while the CLI imports numpy and the reductions, or while it runs: one line, exit 130.
