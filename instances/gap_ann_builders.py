@@ -449,6 +449,8 @@ def _json_ready(meta: dict) -> tuple[dict, dict[str, np.ndarray]]:
     scalars: dict[str, Any] = {}
     arrays: dict[str, np.ndarray] = {}
     for key, value in meta.items():
+        if not isinstance(key, str):
+            raise ParameterError(f"metadata keys must be strings, got {key!r}")
         if isinstance(value, np.ndarray):
             if value.dtype.hasobject:  # np.save would need pickle, which the format never uses
                 raise ParameterError(f"metadata entry {key!r} is an object array; give numbers, booleans or strings")

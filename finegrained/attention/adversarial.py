@@ -160,7 +160,8 @@ def adversarial(
         inner = as_answer(raw, getattr(base, "__name__", "base"))
         # Only :func:`~.exact.exact` is trusted as exact on a bare output (its contract); any other bare output
         # (a float kernel, a plug-in) certifies nothing, and neither does the push on top of it.
-        inner_cert = Certificate("additive", -math.inf) if base is exact else inner.certificate
+        trusted = base is exact or getattr(base, "__wrapped__", None) is exact  # a cache of exact (functools.wraps)
+        inner_cert = Certificate("additive", -math.inf) if trusted else inner.certificate
         out = push_towards_threshold(inner.output, le, log_threshold, truth, constrained)
         if not inner_cert.certified:
             return OracleAnswer(out, from_float=inner.from_float, float_log_tiny=inner.float_log_tiny)

@@ -88,7 +88,7 @@ def _say(message: str) -> None:
     try:
         sys.stderr.write(f"finegrained: {message}\n")
         sys.stderr.flush()
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):  # AttributeError: started with descriptor 2 closed (None)
         pass  # stderr itself is gone: the exit status is all that is left
 
 

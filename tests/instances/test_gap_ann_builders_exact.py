@@ -380,3 +380,13 @@ def test_an_object_array_in_the_metadata_is_one_clear_error(tmp_path):
         save_gap_ann(tmp_path / "x.npz", g, {"labels": np.array([{"a": 1}], dtype=object)})
     assert str(info.value) == "metadata entry 'labels' is an object array; give numbers, booleans or strings"
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_a_metadata_key_that_is_not_a_string_is_one_clear_error(tmp_path):
+    from instances.gap_ann import GapANNInstance
+    from instances.gap_ann_builders import save_gap_ann
+
+    g = GapANNInstance([[1, 0, 1, 0]], [[1, 1, 0, 0]], t=1.0, eps=1.0)
+    with pytest.raises(ParameterError) as info:
+        save_gap_ann(tmp_path / "x.npz", g, {1: np.arange(2), "x": np.arange(2)})
+    assert str(info.value) == "metadata keys must be strings, got 1"

@@ -282,3 +282,11 @@ def test_a_log_d_factor_keeps_the_exponent_finite():
     for time in ("n^(2-delta)*log(d)", "n^(2-delta)*log(n)^3*d^2"):  # the second one sympy could not take at d = 1
         assert sp.simplify(implies(path("k-SAT", "AAttC").steps, time).source_time - (1 - delta / 2)) == 0
         assert sp.simplify(implies(path("OV", "AAttC").steps, time).source_time - (2 - delta)) == 0
+
+
+@pytest.mark.parametrize(("time", "refutes"), [("n^(2-delta)", True), ("n^(2-delta)*log(n)", True),
+                                               ("n^(2+delta)", False), ("n^2", False), ("n^2*d^2", False)])
+def test_only_a_truly_subquadratic_time_contradicts_seth(time, refutes):
+    steps = implies(path("k-SAT", "AAttC").steps, time).steps
+    assert ("for every delta > 0 the exponent is < 1 for every k, contradicting SETH" in steps) == refutes
+    assert ("the exponent is not below 1 for every delta > 0, so this time contradicts nothing" in steps) != refutes

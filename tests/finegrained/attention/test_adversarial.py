@@ -223,3 +223,23 @@ def test_huge_push_keeps_the_true_value_inside_the_certified_interval(log_eps):
     hi = b.upper
     assert (lo.ravel() <= truth.log_abs.ravel()).all()
     assert ((hi.sign > 0) & (hi.log_abs >= truth.log_abs)).all(), (hi.sign, hi.log_abs, truth.log_abs)
+
+
+def test_a_cache_of_exact_keeps_the_certificate_and_any_other_bare_base_does_not():
+    """``functools.wraps(exact)`` (the beta sweep's cache) is still exact's bare output; a lookalike is not."""
+    import functools
+
+    rng = np.random.default_rng(3)
+    Q, K, V = rng.normal(size=(4, 3)), rng.normal(size=(5, 3)), rng.random((5, 1))
+
+    @functools.wraps(exact)
+    def cached(Q, K, V, *, scale=None):
+        return exact(Q, K, V, scale=scale)
+
+    def lookalike(Q, K, V, *, scale=None):
+        return exact(Q, K, V, scale=scale)
+
+    trusted = adversarial(cached, log_eps=-5.0, log_threshold=-1.0)(Q, K, V)
+    untrusted = adversarial(lookalike, log_eps=-5.0, log_threshold=-1.0)(Q, K, V)
+    assert trusted.certificate.kind == "additive" and np.allclose(trusted.certificate.log_bound, -5.0)
+    assert not untrusted.certificate.certified

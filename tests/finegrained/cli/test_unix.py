@@ -141,6 +141,17 @@ def test_a_closed_standard_output_is_one_line_and_exit_2(words):
     assert proc.returncode == EXIT_ERROR and one_line(err) and "standard output is closed" in err
 
 
+def test_closed_standard_output_and_error_still_exit_2():
+    """`finegrained --help 2>&- >&-`: nothing can be said, so the exit status must say it (2, not 1)."""
+    def close_both():
+        os.close(1)
+        os.close(2)
+
+    proc = subprocess.run([*CLI, "--help"], stdin=subprocess.DEVNULL, timeout=TIMEOUT, preexec_fn=close_both,
+                          check=False)
+    assert proc.returncode == EXIT_ERROR
+
+
 @pytest.mark.parametrize("delay", [0.2, 0.8])
 def test_ctrl_c_during_start_up_and_run_is_one_line_and_130(delay):
     """SIGINT while the CLI imports numpy and the reductions, or while it runs: one line, exit 130.
