@@ -157,10 +157,19 @@ def _margins_text(s: dict) -> str:
     return f"              min YES margin {yes_t}, min |NO margin| {no_t}"
 
 
+def _rows_shown(margin: np.ndarray, k: int | None) -> tuple[np.ndarray, str]:
+    """The rows a table shows (all, or the ``k`` closest to the threshold) and the line that says which."""
+    n_a = margin.size
+    if k is None or n_a <= k:
+        return np.arange(n_a), f"  all {n_a} rows"
+    # the rows closest to the threshold are the ones a slightly worse oracle would flip first
+    order = np.argsort(np.abs(np.nan_to_num(margin, neginf=-1e300)), kind="stable")[:k]
+    return order, f"  the {k} of {n_a} rows closest to the threshold (--rows all shows every row)"
+
+
 def format_report(rep, k: int | None) -> str:
     """The human-readable table and summary of ``finegrained validate`` (``rep`` is a ``ValidationReport``)."""
     p, r, s = rep.parameters, rep.rows, rep.summary
-    n_a = r["index"].size
     lines = [
         f"finegrained validate: {rep.source}   (params: {p.mode}, oracle: {rep.oracle})",
         f"  Gap-ANN    n_a = {p.n_a}, n = {p.n}, d = {p.d}, t = {p.t:g}, eps = {p.eps:.6g}",
@@ -170,13 +179,7 @@ def format_report(rep, k: int | None) -> str:
         + (f";  adversary log eps = {rep.log_eps_adv:.8g}" if rep.log_eps_adv is not None else ""),
         "",
     ]
-    if k is None or n_a <= k:
-        order = np.arange(n_a)
-        note_line = f"  all {n_a} rows"
-    else:
-        # the rows closest to the threshold are the ones a slightly worse oracle would flip first
-        order = np.argsort(np.abs(np.nan_to_num(r["margin"], neginf=-1e300)), kind="stable")[:k]
-        note_line = f"  the {k} of {n_a} rows closest to the threshold (--rows all shows every row)"
+    order, note_line = _rows_shown(r["margin"], k)
     head = (f"  {'row':>6} {'H':>6} {'truth':>7} {'log u_i':>14} {'margin':>10} {'decision':>8} {'ok':>3}  "
             f"{'case':>4} {'log bound':>14} {'slack':>10} {'in':>3}")
     lines += [note_line, head]
@@ -211,7 +214,6 @@ def format_report(rep, k: int | None) -> str:
 def format_attention_report(rep, k: int | None) -> str:
     """The table and summary of ``finegrained validate --route attention`` (``rep``: AttentionValidationReport)."""
     p, r, s = rep.parameters, rep.rows, rep.summary
-    n_a = r["index"].size
     c = p["factor"]
     lines = [
         f"finegrained validate: {rep.source}   (route: attention, oracle: {rep.oracle})",
@@ -222,13 +224,7 @@ def format_attention_report(rep, k: int | None) -> str:
         + (f";  adversary log eps = {rep.log_eps_adv:.8g}" if rep.log_eps_adv is not None else ""),
         "",
     ]
-    if k is None or n_a <= k:
-        order = np.arange(n_a)
-        note_line = f"  all {n_a} rows"
-    else:
-        # the rows closest to the threshold are the ones a slightly worse oracle would flip first
-        order = np.argsort(np.abs(np.nan_to_num(r["margin"], neginf=-1e300)), kind="stable")[:k]
-        note_line = f"  the {k} of {n_a} rows closest to the threshold (--rows all shows every row)"
+    order, note_line = _rows_shown(r["margin"], k)
     head = (f"  {'row':>6} {'partners':>8} {'truth':>5} {'u_i':>10} {'log u_i':>14} {'margin':>10} {'decision':>8} "
             f"{'ok':>3}  {'bound':>9} {'slack':>10} {'in':>3}")
     lines += [note_line, head]
