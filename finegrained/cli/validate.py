@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
+from collections.abc import Callable
 
 import numpy as np
 
@@ -167,6 +168,25 @@ def _rows_shown(margin: np.ndarray, k: int | None) -> tuple[np.ndarray, str]:
     return order, f"  the {k} of {n_a} rows closest to the threshold (--rows all shows every row)"
 
 
+def _summary_lines(s: dict, scope: str, bound: str) -> list[str]:
+    """The verdict, the closest margins and the rows outside their proven bound (both routes)."""
+    verdict = (f"all {s['rows']} rows correct" if s["all_correct"]
+               else f"{len(s['wrong_rows'])} of {s['rows']} rows WRONG: {s['wrong_rows'][:10]}")
+    ob = s["rows_outside_bound"]
+    return [f"  summary     {verdict} ({s['yes_rows']} YES, {s['no_rows']} NO, {scope})", _margins_text(s),
+            f"              exact u_i inside its {bound} on every row" if not ob
+            else f"              {len(ob)} rows OUTSIDE their {bound}: {ob[:10]}"]
+
+
+def _robustness_lines(s: dict, slack_line: Callable[[], str]) -> list[str]:
+    """The adversary's largest tolerated error, then ``slack_line()`` (called only when that error exists)."""
+    L = s["max_tolerated_log_eps"]
+    if L is None:
+        return ["  robustness  the exact answer itself is decided wrongly: no error is tolerated"]
+    return [f"  robustness  largest log eps an omniscient adversary can add: {L:.10g} (bisection; "
+            f"closed form {fmt(s['analytic_log_slack'], '.10g')})", slack_line()]
+
+
 def format_report(rep, k: int | None) -> str:
     """The human-readable table and summary of ``finegrained validate`` (``rep`` is a ``ValidationReport``)."""
     p, r, s = rep.parameters, rep.rows, rep.summary
@@ -192,22 +212,9 @@ def format_report(rep, k: int | None) -> str:
             f"{'ok' if r['correct'][i] else 'BAD':>3}  {r['bound_case'][i] or '-':>4} "
             f"{fmt(float(r['log_bound'][i]), '.8g'):>14} {fmt(float(r['bound_slack'][i]), '+.4f'):>10} {inb:>3}")
     lines.append("")
-    verdict = (f"all {s['rows']} rows correct" if s["all_correct"]
-               else f"{len(s['wrong_rows'])} of {s['rows']} rows WRONG: {s['wrong_rows'][:10]}")
-    lines.append(f"  summary     {verdict} ({s['yes_rows']} YES, {s['no_rows']} NO, "
-                 f"{s['outside_promise_rows']} outside the promise)")
-    lines.append(_margins_text(s))
-    ob = s["rows_outside_bound"]
-    lines.append("              exact u_i inside its Case 2a/2b bound on every row" if not ob
-                 else f"              {len(ob)} rows OUTSIDE their Case 2a/2b bound: {ob[:10]}")
-    L = s["max_tolerated_log_eps"]
-    if L is None:
-        lines.append("  robustness  the exact answer itself is decided wrongly: no error is tolerated")
-    else:
-        lines.append(f"  robustness  largest log eps an omniscient adversary can add: {L:.10g} (bisection; "
-                     f"closed form {fmt(s['analytic_log_slack'], '.10g')})")
-        lines.append(f"              = log t~ {s['slack_vs_t_tilde']:+.6g} nats = log eps_a "
-                     f"{s['slack_vs_eps_a']:+.6g} nats")
+    lines += _summary_lines(s, f"{s['outside_promise_rows']} outside the promise", "Case 2a/2b bound")
+    lines += _robustness_lines(s, lambda: f"              = log t~ {s['slack_vs_t_tilde']:+.6g} nats = log eps_a "
+                                  f"{s['slack_vs_eps_a']:+.6g} nats")
     return "\n".join(lines)
 
 
@@ -237,23 +244,11 @@ def format_attention_report(rep, k: int | None) -> str:
             f"{'ok' if r['correct'][i] else 'BAD':>3}  {bound:>9} {fmt(float(r['bound_slack'][i]), '+.4f'):>10} "
             f"{'yes' if r['in_bound'][i] else 'NO':>3}")
     lines.append("")
-    verdict = (f"all {s['rows']} rows correct" if s["all_correct"]
-               else f"{len(s['wrong_rows'])} of {s['rows']} rows WRONG: {s['wrong_rows'][:10]}")
-    lines.append(f"  summary     {verdict} ({s['yes_rows']} YES, {s['no_rows']} NO, brute force on the OV instance)")
-    lines.append(_margins_text(s))
-    ob = s["rows_outside_bound"]
-    lines.append("              exact u_i inside its gadget bound on every row" if not ob
-                 else f"              {len(ob)} rows OUTSIDE their gadget bound: {ob[:10]}")
+    lines += _summary_lines(s, "brute force on the OV instance", "gadget bound")
     lines.append(f"  answer      {s['certification']} ({s['certified_rows']} of {s['rows']} rows certified"
                  + (f"; {rep.reason}" if rep.reason else "") + ")")
-    L = s["max_tolerated_log_eps"]
-    if L is None:
-        lines.append("  robustness  the exact answer itself is decided wrongly: no error is tolerated")
-    else:
-        lines.append(f"  robustness  largest log eps an omniscient adversary can add: {L:.10g} (bisection; "
-                     f"closed form {fmt(s['analytic_log_slack'], '.10g')})")
-        lines.append(f"              = log eps_a {s['slack_vs_eps_a']:+.6g} nats = log gap "
-                     f"{s['slack_vs_gadget_gap']:+.6g} nats (gap = min(c/(c+1) - 1/2, 1/2 - 1/(c+1)))")
+    lines += _robustness_lines(s, lambda: f"              = log eps_a {s['slack_vs_eps_a']:+.6g} nats = log gap "
+                                  f"{s['slack_vs_gadget_gap']:+.6g} nats (gap = min(c/(c+1) - 1/2, 1/2 - 1/(c+1)))")
     return "\n".join(lines)
 
 
