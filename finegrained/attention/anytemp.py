@@ -304,22 +304,29 @@ def _bessel_i(R: float, kmax: int) -> tuple[np.ndarray, np.ndarray]:
 
     Terms ``(R/2)^(2m+k) / (m! (m+k)!)`` are formed by the recurrence (ratio ``(R/2)^2 / ((m+1)(m+k+1))``);
     the sum stops once the ratio is below 1/2 and the term below ``1e-18`` of the sum, so the neglected tail is at
-    most twice the last term (added). Rounding: ``(4m + 2k + 10) u`` relative (standard model, positive terms).
+    most twice the last term (added). The first term ``(R/2)^k / k!`` is the product of the ``k`` factors
+    ``(R/2) / j`` (``R/2`` is exact; two roundings per factor, ``2k u``), not ``exp(k log(R/2) - lgamma(k+1))``,
+    whose error would be that of ``lgamma`` and ``log`` scaled by ``k |log(R/2)| + lgamma(k+1)``, which the
+    standard model does not bound. Rounding: ``(4m + 2k + 10) u`` for the series (standard model, positive
+    terms), plus ``2k u`` for the first term and ``2 u`` for the ``gamma_n = n u / (1 - n u)`` slack:
+    ``(4m + 4k + 12) u`` relative.
     """
     vals, rel = np.empty(kmax + 1), np.empty(kmax + 1)
+    half = R / 2
     for k in range(kmax + 1):
-        term = math.exp(k * math.log(R / 2) - math.lgamma(k + 1))
+        term = 1.0
+        for j in range(1, k + 1):
+            term *= half / j
         total, m = term, 0
         while True:
-            rho = (R / 2) ** 2 / ((m + 1) * (m + k + 1))
+            rho = half**2 / ((m + 1) * (m + k + 1))
             term *= rho
             m += 1
             total += term
             if rho < 0.5 and term < 1e-18 * total:
                 break
         vals[k] = total + 2 * term
-        # exp/lgamma of the first term: allow 64 u for the library functions
-        rel[k] = (4 * m + 2 * k + 74) * UNIT_ROUNDOFF
+        rel[k] = (4 * m + 4 * k + 12) * UNIT_ROUNDOFF
     return vals, rel
 
 

@@ -522,7 +522,8 @@ def poly_grad(Q, K, V, dO, *, scale: float | None = None, eps: float = DEFAULT_P
       ``theta = (1 + eps_A)(1 + u) / (1 - eps_A - eps_r) - 1``: the first term compares ``A~_ij / D^_i`` with
       ``A_ij / D_i`` (``D^`` the computed row sums, within ``(eps_A + eps_r) D``), the second bounds the
       rounding of the two products by the absolute sum ``sum_alpha |U1_i,alpha U2_j,alpha| <= S``. The true
-      column sums satisfy ``c_j <= (c^_j + rho_j) / (1 - theta)`` with ``rho_j`` the rounding term for ``X = 1``.
+      column sums satisfy ``c_j <= (c^_j + rho_j) / (1 - theta)`` with ``rho_j`` the rounding term for ``X = 1``,
+      which needs ``theta < 1`` (``3 eps_A + 2 eps_r < 1``): otherwise the call raises NumericalError.
     * :func:`_assemble` propagates these.
 
     Parameters
@@ -591,9 +592,18 @@ def poly_grad(Q, K, V, dO, *, scale: float | None = None, eps: float = DEFAULT_P
         raise NumericalError(
             f"poly_grad: scores in [-{radius:.4g}, {radius:.4g}] make the rounding of the monomial basis "
             f"(relative {eps_r:.3g}) void the certificate")
+    u = UNIT_ROUNDOFF
+    # theta of the docstring, (1 + eps_A)(1 + u) / (1 - eps_A - eps_r) - 1, rounded up: 1 + u is exactly 1.0 in
+    # float64, so its u is added as the 3u it is at most (1 + eps_A <= 3/2, denominator >= 1/2), and the float64
+    # evaluation of the quotient minus 1 loses at most 13u more: 32u covers both.
+    theta = (1 + eps_a) / (1 - eps_a - eps_r) - 1 + 32 * u
+    if not theta < 1:
+        # c_j <= (c^_j + rho_j) / (1 - theta) bounds the column sums only for theta < 1 (3 eps_A + 2 eps_r < 1)
+        raise NumericalError(
+            f"poly_grad: eps_A = {eps_a:.3g} with rounding {eps_r:.3g} gives theta = {theta:.3g} >= 1, so the "
+            f"column sums are not bounded; ask for a smaller eps")
     col_coef = approx.coefficients * s ** np.arange(len(approx.coefficients))
     col_coef = col_coef[index.degree] * index.weight
-    u = UNIT_ROUNDOFF
 
     X_row = np.concatenate([_row_values(V, K), np.ones((n_k, 1))], axis=1)
     KX = np.zeros((r, c_row))
@@ -625,14 +635,13 @@ def poly_grad(Q, K, V, dO, *, scale: float | None = None, eps: float = DEFAULT_P
         colv[a : a + block] = index.monomials(K[a : a + block]) @ QY
     if not np.isfinite(colv).all():
         raise NumericalError("poly_grad: the column-side products overflow float64")
-    theta = (1 + eps_a) * (1 + u) / (1 - eps_a - eps_r) - 1
     inv_sum = float((1.0 / den).sum()) * (1 + _gamma(n_q + 1))
-    rho = gam * approx.abs_sum * inv_sum * (1 + u)
+    rho = gam * approx.abs_sum * inv_sum * (1 + 4 * u)  # 1 + 4u: 1 + u would round to 1 and inflate nothing
     c_hi = (np.maximum(colv[:, -1], 0.0) + rho) / (1 - theta)
-    xc_max = np.abs(X_col[:, :-1]).max(axis=0)
+    xc_max = np.abs(X_col[:, :-1]).max(axis=0, initial=0.0)  # initial: n_q = 0 has no rows
     col = colv[:, :-1]
     col_err = (theta * c_hi[:, None] + rho) * xc_max[None, :]
-    col_err[:, c_col - 1 - d :] += c_hi[:, None] * (np.abs(Q) * delta_err[:, None]).max(axis=0)[None, :]
+    col_err[:, c_col - 1 - d :] += c_hi[:, None] * (np.abs(Q) * delta_err[:, None]).max(axis=0, initial=0.0)[None, :]
 
     dQ, dK, dV, bounds = _assemble(s, V, dO, row, row_err, delta, delta_err, col, col_err, d)
     stats = {"degree": g, "rank": r, "poly_error": eps_a, "rounding_error": eps_r, "radius": radius,

@@ -402,7 +402,11 @@ def feature_maps(
     >>> U1.shape, (U1 @ U2.T).tolist()  # x = 1 and x = 1.5
     ((1, 6), [[2.5, 3.625]])
     """
-    Q, K, _, scale = check_attention_inputs(Q, K, np.zeros((np.shape(K)[0] if np.ndim(K) == 2 else 0, 1)), scale)
+    try:
+        n_k = np.shape(K)[0] if np.ndim(K) == 2 else 0
+    except ValueError:  # a ragged K: check_attention_inputs names it
+        n_k = 0
+    Q, K, _, scale = check_attention_inputs(Q, K, np.zeros((n_k, 1)), scale)
     coefficients = _as_vector("coefficients", coefficients)
     if coefficients.size == 0:
         raise ParameterError("coefficients must hold at least the constant term")
@@ -417,7 +421,7 @@ def _as_vector(name: str, x) -> np.ndarray:
         raise ParameterError(f"{name} must be real numbers, got dtype {x.dtype}")
     try:
         arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: a Python int beyond float64
         raise ParameterError(f"{name} must be real numbers ({exc})") from None
     if arr.ndim != 1:
         raise ParameterError(f"{name} must be a 1-D array, got shape {arr.shape}")
@@ -460,7 +464,9 @@ class PolyPlan:
     memory_bytes : int
         Peak memory of the feature blocks and of ``U2^T [V | 1]``.
     poly_flops, exact_flops : int
-        ``n r (4 (d_v + 1) + 3)`` (features plus the two skinny products of Algorithm 1, lines 7-10) against
+        ``(n_q + n_k) r (2 (d_v + 1) + 2)``, i.e. ``n r (4 (d_v + 1) + 4)`` (per query and per key row: the
+        features, the coefficient scaling, counted on both sides, and the two skinny products of Algorithm 1,
+        lines 7-10) against
         ``n^2 (2 d + 4 d_v + 1)`` for :func:`~finegrained.attention.exact.exact` (scores, exponentials, and
         the product with ``[V+ | V-]``).
     beats_exact : bool
@@ -503,8 +509,10 @@ def _human(x: int) -> str:
     digits = len(str(x)) if x < 10**4000 else None
     if digits is None:
         return f"10^{math.log10(x):.0f}"
-    lead = int(str(x)[:3]) / 100
-    return f"{lead:.1f}e+{digits - 1}"
+    lead = (int(str(x)[:3]) + 5) // 10  # two significant digits, rounded half up from the first three
+    if lead == 100:  # 9.95... rounds up to the next power of ten
+        lead, digits = 10, digits + 1
+    return f"{lead // 10}.{lead % 10}e+{digits - 1}"
 
 
 def _plan(n_q: int, n_k: int, d: int, d_v: int, radius: float, eps: float, max_memory: int,

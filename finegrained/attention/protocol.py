@@ -53,7 +53,7 @@ def _as_matrix(name: str, x) -> tuple[np.ndarray, float]:
         raise ParameterError(f"{name} must be a real numeric matrix, got dtype {x.dtype}")
     try:
         arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: a Python int beyond float64
         raise ParameterError(f"{name} must be a real numeric matrix ({exc})") from None
     if arr.ndim != 2:
         raise ParameterError(f"{name} must be a 2-D matrix, got an array of shape {arr.shape}")

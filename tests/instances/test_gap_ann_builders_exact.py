@@ -390,3 +390,75 @@ def test_a_metadata_key_that_is_not_a_string_is_one_clear_error(tmp_path):
     with pytest.raises(ParameterError) as info:
         save_gap_ann(tmp_path / "x.npz", g, {1: np.arange(2), "x": np.arange(2)})
     assert str(info.value) == "metadata keys must be strings, got 1"
+
+
+def _saved(tmp_path, n_a: int = 3) -> tuple[os.PathLike, GapANNInstance]:
+    rng = np.random.default_rng(5)
+    inst = GapANNInstance(rng.integers(0, 2, (n_a, 8)), rng.integers(0, 2, (4, 8)), t=2.0, eps=1.0)
+    path = tmp_path / "inst.npz"
+    save_gap_ann(path, inst)
+    return path, inst
+
+
+def test_load_reports_an_open_failure_with_its_strerror(tmp_path, monkeypatch):
+    path, _ = _saved(tmp_path)
+
+    def refuse(p, mode="r", *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(p))
+
+    monkeypatch.setattr(builders, "open", refuse, raising=False)  # root ignores file modes, so fail the open itself
+    with pytest.raises(ParameterError, match=_exact(f"{path}: cannot read: Permission denied")):
+        load_gap_ann(path)
+
+
+def test_load_refuses_an_archive_numpy_cannot_open_after_the_header_scan(tmp_path):
+    """zipfile finds an archive behind a prefix (self-extracting style), numpy.load does not: one clear error."""
+    path, _ = _saved(tmp_path)
+    odd = tmp_path / "prefixed.npz"
+    odd.write_bytes(b"#!junk\n" + path.read_bytes())
+    with pytest.raises(ParameterError) as info:
+        load_gap_ann(odd)
+    # numpy's own words (after the file name) vary between versions; they say it took the bytes for a pickle
+    assert str(info.value).startswith(f"{odd}: not a readable .npz file (") and "pickle" in str(info.value)
+
+
+def test_load_reports_a_member_whose_data_fail_their_checksum(tmp_path):
+    """A flipped byte at the end of a big member passes the header scan (which reads only the header) and fails
+    the CRC when numpy reads the member: a ParameterError naming the entry, not a raw BadZipFile."""
+    path, inst = _saved(tmp_path, n_a=6000)
+    with zipfile.ZipFile(path) as zf:
+        last = zf.getinfo("B_packed.npy").header_offset - 1  # the last data byte of A_packed (stored, in order)
+    raw = bytearray(path.read_bytes())
+    raw[last] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ParameterError) as info:
+        load_gap_ann(path)
+    assert str(info.value) == f"{path}: corrupt entry (Bad CRC-32 for file 'A_packed.npy')"
+
+
+def _brute_distances(p) -> np.ndarray:
+    A, B = p.instance.A.astype(np.int64), p.instance.B.astype(np.int64)
+    return (A[:, None, :] != B[None, :, :]).sum(axis=2)
+
+
+def test_planted_with_every_column_a_partner_redraws_partners_of_any_index():
+    """16 of 16 rows planted: every column of B (column 0 included) is a partner, and a redrawn planted row needs
+    its partner redrawn with it. Checked against all 256 distances by brute force."""
+    p = planted(16, 32, 5, 1.0, 16, seed=0)
+    assert p.rounds >= 1 and p.planted_distance == 4 and 0 in p.partners
+    D = _brute_distances(p)
+    assert (D[p.planted_rows, p.partners] == 4).all()
+    D[p.planted_rows, p.partners] = 10**6
+    assert D.min() >= 10  # every other pair is at least (1 + eps) t away
+    assert (p.instance.row_status() == p.expected_yes).all()
+
+
+def test_planted_keeps_a_pair_at_exactly_the_far_threshold():
+    """Case 2 needs distance >= (1+eps)t, so a pair at exactly 10 = (1+1)*5 is fine: with max_rounds = 0 this draw
+    (which has one) must be accepted as it is."""
+    p = planted(16, 32, 5, 1.0, 4, seed=2, max_rounds=0)
+    assert p.rounds == 0 and p.redrawn == 0
+    D = _brute_distances(p)
+    D[p.planted_rows, p.partners] = 10**6
+    assert D.min() == 10
+    assert (p.instance.row_status() == p.expected_yes).all()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+import sys
 import zipfile
 
 import numpy as np
 import pytest
 
 from instances.errors import DimacsError, ParameterError, ResourceLimitError
-from instances.io import check_memory_limit, npz_headers, parse_byte_size, read_input
+from instances.io import check_memory_limit, npz_headers, parse_byte_size, read_input, stdin_is_tty
 
 
 @pytest.mark.parametrize(("text", "value"), [
@@ -130,3 +131,50 @@ def test_npz_headers_refuse_objects_and_truncated_members(tmp_path):
         zf.writestr("n.npy", b"not an array at all")
     with open(path, "rb") as fh, pytest.raises(ParameterError, match=r"^src: member 'n.npy' is not a .npy array \("):
         npz_headers(fh, "src")
+
+
+def test_npz_headers_refuse_other_format_versions_and_count_a_data_less_member_as_zero_bytes(tmp_path):
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.zeros(3, np.int64), version=(1, 0))
+    v1 = buf.getvalue()
+    path = tmp_path / "v3.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("x.npy", v1[:6] + b"\x03\x00" + v1[8:])  # the same header, claimed as format 3.0
+    with open(path, "rb") as fh, pytest.raises(ParameterError) as info:
+        npz_headers(fh, "src")
+    assert str(info.value) == "src: member 'x.npy' has .npy format version (3, 0), which is not read (1.0 and 2.0 are)"
+    path = tmp_path / "empty.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("e.npy", v1[: len(v1) - 24])  # the header alone, none of the 24 data bytes
+    with open(path, "rb") as fh, pytest.raises(ParameterError) as info:
+        npz_headers(fh, "src")
+    assert str(info.value) == ("src: member 'e.npy' declares 24 bytes of data (shape (3,), dtype int64) but holds "
+                               "only 0: truncated or corrupt")
+
+
+class _FakeStdin:
+    def __init__(self, tty):
+        self.tty = tty
+
+    def isatty(self):
+        if isinstance(self.tty, Exception):
+            raise self.tty
+        return self.tty
+
+
+@pytest.mark.parametrize(("stdin", "expected"), [
+    (_FakeStdin(True), True), (_FakeStdin(False), False), (None, False),
+    (_FakeStdin(ValueError("I/O operation on closed file")), False), (_FakeStdin(OSError("detached")), False),
+])
+def test_stdin_is_tty_for_terminals_files_and_closed_or_missing_stdin(monkeypatch, stdin, expected):
+    monkeypatch.setattr(sys, "stdin", stdin)
+    assert stdin_is_tty() is expected
+
+
+def test_dimacs_error_keeps_its_parts():
+    err = DimacsError("f.cnf", 3, "clause 2 is not terminated by 0")
+    assert (err.source, err.line, err.message) == ("f.cnf", 3, "clause 2 is not terminated by 0")
+    assert str(err) == "f.cnf:3: clause 2 is not terminated by 0"
+    err = DimacsError("f.cnf", None, "no such file")
+    assert (err.source, err.line, err.message, str(err)) == ("f.cnf", None, "no such file", "f.cnf: no such file")
+    assert isinstance(err, ValueError)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from instances.errors import ParameterError
-from instances.maxip import MaxIPInstance, max_inner_products
+from instances.maxip import MaxIPAnswer, MaxIPInstance, max_inner_products
 
 
 def _counting_brute_force():
@@ -52,3 +52,43 @@ def test_row_maxima_without_queries_is_an_empty_int64_vector():
     m = MaxIPInstance(np.zeros((0, 2), np.int64), [[1, -1]], 0).row_maxima()
     assert m.shape == (0,) and m.dtype == np.int64
     assert MaxIPInstance([[2, 3], [-1, 0]], [[1, -1], [0, 2]], 0).row_maxima().tolist() == [6, 0]
+
+
+def test_search_interval_uses_each_coordinate_own_maxima():
+    """R = sum_l max|A_l| max|B_l| coordinate by coordinate: 5*0 + 5*1 + 1*7 = 12, so ceil(log2 25) = 5 calls
+    (a bound from B's overall maximum, 5*7 + 5*7 + 1*7 = 77, would take 8; a zero column counted as 1, 6)."""
+    A = np.array([[5, 5, 1], [-5, 2, -1]])
+    B = np.array([[0, 1, 7], [0, -1, 2]])
+    decide, calls = _counting_brute_force()
+    assert max_inner_products(A, B, decide).tolist() == (A @ B.T).max(axis=1).tolist() == [12, -4]
+    assert len(calls) == 5
+    # The first query is the upper middle of [-12, 12], 0; row 0 (max 12) answers yes and row 1 (max -4) no, so the
+    # intervals become [0, 12] and [-12, -1], whose upper middles are 6 and -6 (with R = 17 they would be 9, -9).
+    assert calls[0].tolist() == [0, 0] and calls[1].tolist() == [6, -6]
+
+
+def test_instance_converts_integral_input_to_int64_and_broadcasts_tau():
+    inst = MaxIPInstance([[2.0, -3.0], [0.0, 1.0]], np.array([[1, 1, 0]])[:, :2], 3)
+    assert inst.A.dtype == np.int64 and inst.A.tolist() == [[2, -3], [0, 1]]
+    assert inst.B.dtype == np.int64 and inst.tau.dtype == np.int64 and inst.tau.tolist() == [3, 3]
+    assert MaxIPInstance([[1]], [[1]], [4.0]).tau.tolist() == [4]
+    empty = MaxIPInstance(np.zeros((0, 2)), [[1, 2]], 0)
+    assert empty.A.dtype == np.int64 and empty.A.shape == (0, 2)
+    ans = MaxIPAnswer([1, 0, 2])
+    assert ans.yes.dtype == bool and ans.yes.tolist() == [True, False, True] and ans.any
+    assert not MaxIPAnswer(np.zeros(2, int)).any
+
+
+@pytest.mark.parametrize(("A", "B", "tau", "message"), [
+    ([1, 2, 3], [[1, 2, 3]], 0, "A must be a 2-D integer matrix, got shape (3,)"),
+    ([[1]], [[[1]]], 0, "B must be a 2-D integer matrix, got shape (1, 1, 1)"),
+    ([[1.5]], [[1]], 0, "A must contain only integers"),
+    ([[1]], [[np.nan]], 0, "B must contain only integers"),
+    ([[np.inf]], [[1]], 0, "A must contain only integers"),
+    ([[1, 2]], [[1, 2, 3]], 0, "A has dimension 2 but B has 3"),
+    ([[1]], [[1]], 0.5, "thresholds tau must be integers"),
+])
+def test_instance_refuses_bad_input_with_whole_messages(A, B, tau, message):
+    with pytest.raises(ParameterError) as info:
+        MaxIPInstance(A, B, tau)
+    assert str(info.value) == message

@@ -222,3 +222,46 @@ def test_every_refusal_of_the_lemma_4_7_reduction_is_its_whole_message():
         with pytest.raises(error) as info:
             call()
         assert str(info.value) == message
+
+
+# --- wave 2 of the mutation triage (issue 18, item 6): every input is built inside its test ---------------------
+
+
+def test_case_bounds_compute_in_float64_whatever_the_distances_dtype():
+    """The per-row bounds convert the distances to float64 first: float32 distances give the float64 value."""
+    p = lemma47_parameters(3, 5, 14, 3.0, 0.5)
+    h32 = np.array([1.0, 3.0, 6.0], dtype=np.float32)  # exact in float32; h / 14 is not
+    h = h32.astype(np.float64)
+    lower, upper = p.case_2a_log_lower(h32), p.case_2b_log_upper(h32)
+    assert lower.dtype == np.float64 and upper.dtype == np.float64
+    np.testing.assert_array_equal(lower, 0.25 * p.beta * (1 - h / 14) - math.log(10) - p.log_tau)
+    np.testing.assert_array_equal(upper, 0.25 * p.beta * (1 - h / 14) - p.log_tau)
+
+
+def test_chain_forward_is_the_last_instance_of_its_trace():
+    """``Chain.forward`` returns the last problem's instance, not an intermediate one (two steps: k-SAT -> Gap-ANN)."""
+    from reductions import path
+
+    f = CNFFormula([[1, -2], [2, 3], [-1, -3]], num_vars=3)
+    chain = path("k-SAT", "Gap-ANN")
+    out = chain.forward(f)
+    assert isinstance(out, GapANNInstance)
+    expected = OVToGapANN().forward(SatToOV().forward(f))
+    np.testing.assert_array_equal(out.A, expected.A)
+    np.testing.assert_array_equal(out.B, expected.B)
+    assert (out.t, out.eps) == (expected.t, expected.eps)
+
+
+def test_a_running_time_with_an_infinite_exponent_is_refused_by_name():
+    """``T(n) = 0`` passes the shape check but its exponent is zoo (k-SAT) or a limit sympy cannot take (OV)."""
+    from reductions import path
+    from reductions.sizes import implies
+
+    tail = "not a finite expression in delta: give T(n) as n^a times factors polylogarithmic in n and polynomial in d"
+    with pytest.raises(ParameterError) as info:
+        implies(path("k-SAT", "AAttC").steps, "0")
+    assert str(info.value) == f"the exponent of T(n) = 0 along this path is zoo, {tail}"
+    with pytest.raises(ParameterError) as info:
+        implies(path("OV", "AAttC").steps, "0")
+    limit = "Limit(zoo/log(n_a), n_a, oo, dir='-')"
+    assert str(info.value) == f"the exponent of T(n) = 0 along this path is {limit}, {tail}"

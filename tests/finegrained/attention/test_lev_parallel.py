@@ -94,3 +94,77 @@ def test_errors():
         parallel_universal_set(np.array([[1.0, np.nan]]), 0.1)
     assert parallel_universal_set(np.zeros((0, 2)), 0.1).size == 0
     assert parallel_universal_set(np.zeros((5, 2)), 0.1).size == 0
+
+
+def test_empty_chunks_are_skipped_by_the_tree():
+    # A list of chunks may hold empty ones (zero rows add nothing to K^T K): the set is unchanged.
+    rng = np.random.default_rng(11)
+    K = rng.standard_t(2, size=(900, 3))
+    want = universal_set(K, 0.02)
+    assert want.size > 0
+    empty = np.zeros((0, 3))
+    for chunks in ([empty, K], [K[:400], empty, K[400:]], [K, empty], [empty, K[:1], empty, K[1:], empty]):
+        assert np.array_equal(parallel_universal_set(chunks, 0.02, scheduler="synchronous"), want)
+
+
+def test_missing_dask_is_one_clear_error(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "dask", None)  # import dask now raises ImportError
+    monkeypatch.setitem(sys.modules, "dask.array", None)
+    with pytest.raises(ParameterError) as info:
+        parallel_universal_set(np.ones((3, 2)), 0.1)
+    assert str(info.value) == "parallel_universal_set needs Dask: pip install 'finegrained[parallel]'"
+
+
+def _message(call) -> str:
+    with pytest.raises((ParameterError, NumericalError)) as info:
+        call()
+    return str(info.value)
+
+
+def test_refusals_are_one_exact_message():
+    ones = np.ones((3, 2))
+    assert _message(lambda: parallel_universal_set(np.ones(3), 0.1)) == \
+        "K must be a 2-D matrix, got an array of shape (3,)"
+    assert _message(lambda: parallel_universal_set(da.ones(3, chunks=2), 0.1)) == \
+        "K must be a 2-D array, got 1 dimensions"
+    assert _message(lambda: parallel_universal_set(da.ones((2, 2, 2), chunks=1), 0.1)) == \
+        "K must be a 2-D array, got 3 dimensions"
+    assert _message(lambda: parallel_universal_set(ones, 0.1, chunk_rows=0)) == "chunk_rows must be >= 1, got 0"
+    assert _message(lambda: parallel_universal_set(np.array([[1.0, np.inf]]), 0.1)) == \
+        "K contains NaN or infinite entries"
+    for eps in (0.0, 1.5, np.nan):  # the same eps refusal as the in-memory universal set
+        assert _message(lambda e=eps: parallel_universal_set(ones, e)) == _message(lambda e=eps: universal_set(ones, e))
+
+
+def test_every_return_path_gives_int64_indices_and_boundaries_are_accepted():
+    rng = np.random.default_rng(5)
+    col = rng.standard_t(2, size=(60, 1))  # d = 1: tau_j = k_j^2 / sum k^2
+    cases = [(np.zeros((0, 2)), 0.1), (np.zeros((4, 0)), 0.1), (np.zeros((5, 2)), 0.1), (col, 0.01),
+             (rng.normal(size=(9, 3)), 1.0)]
+    for K, eps in cases:
+        got = parallel_universal_set(K, eps, chunk_rows=1, scheduler="synchronous")
+        assert got.dtype == np.int64 and got.ndim == 1, (K.shape, got.dtype)
+        assert np.array_equal(got, universal_set(K, eps)), K.shape
+    tau = col[:, 0] ** 2 / np.sum(col**2)
+    assert np.array_equal(parallel_universal_set(col, 0.01, chunk_rows=1), np.flatnonzero(tau >= 0.01))
+    assert parallel_universal_set(col, 0.01).size > 0
+
+
+def test_a_score_equal_to_eps_is_kept():
+    # Orthogonal keys: every tau is exactly 1 (the in-memory scores say so), so eps = 1 keeps them all (>=, not >).
+    K = np.diag([3.0, 0.5, 4.0])
+    assert leverage_scores(K).tolist() == [1.0, 1.0, 1.0]
+    for chunk_rows in (1, 2, 3):
+        assert parallel_universal_set(K, 1.0, chunk_rows=chunk_rows).tolist() == [0, 1, 2]
+
+
+def test_a_column_beyond_the_float_range_is_refused_like_in_memory():
+    # Balancing divides column 0 by 2^997: 1e-300 then flushes to 0, which must raise, not silently drop the key.
+    K = np.array([[1e300, 1.0], [1e-300, 2.0], [3.0, 1.0]])
+    message = ("a column of K spans more than the float64 range (a nonzero entry is below 2^-1074 times the largest "
+               "one after balancing); rescale the inputs")
+    for chunk_rows in (1, 3):
+        assert _message(lambda c=chunk_rows: parallel_universal_set(K, 0.1, chunk_rows=c)) == message
+    assert _message(lambda: universal_set(K, 0.1)) == message

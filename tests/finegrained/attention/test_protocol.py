@@ -203,3 +203,14 @@ def test_torch_tensors_are_converted_with_their_own_float_range():
     with pytest.raises(ParameterError) as exc:
         as_answer(torch.ones((2, 1), dtype=torch.complex64))
     assert str(exc.value) == "the oracle returned a complex tensor; attention outputs are real"
+
+
+def test_a_python_int_beyond_float64_is_one_parameter_error():
+    """10**400 cannot become a float64: the matrix check names the matrix instead of leaking OverflowError."""
+    from finegrained.attention import exact
+
+    for args, name in ((([[10**400]], [[1.0]], [[1.0]]), "Q"), (([[1.0]], [[10**400]], [[1.0]]), "K"),
+                       (([[1.0]], [[1.0]], [[-(10**400)]]), "V")):
+        with pytest.raises(ParameterError) as exc:
+            exact(*args)
+        assert str(exc.value) == f"{name} must be a real numeric matrix (int too large to convert to float)"
