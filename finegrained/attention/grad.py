@@ -107,7 +107,13 @@ class GradResult:
 
 def _check_grad_inputs(Q, K, V, dO, scale):
     Q, K, V, s = check_attention_inputs(Q, K, V, scale)
-    dO = np.asarray(dO, dtype=np.float64)
+    if isinstance(dO, np.ndarray) and dO.dtype.kind not in "biufO":  # O: Fractions, mpmath numbers
+        # a complex dO would lose its imaginary part in the conversion below and be "certified"
+        raise ParameterError(f"dO must be a real numeric matrix, got dtype {dO.dtype}")
+    try:
+        dO = np.asarray(dO, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ParameterError(f"dO must be a real numeric matrix ({exc})") from None
     if dO.shape != (Q.shape[0], V.shape[1]):
         raise ParameterError(f"dO must have the shape of the output, {(Q.shape[0], V.shape[1])}; got {dO.shape}")
     if not np.isfinite(dO).all():
@@ -600,7 +606,7 @@ def poly_grad(Q, K, V, dO, *, scale: float | None = None, eps: float = DEFAULT_P
     if not theta < 1:
         # c_j <= (c^_j + rho_j) / (1 - theta) bounds the column sums only for theta < 1 (3 eps_A + 2 eps_r < 1)
         raise NumericalError(
-            f"poly_grad: eps_A = {eps_a:.3g} with rounding {eps_r:.3g} gives theta = {theta:.3g} >= 1, so the "
+            f"poly_grad: eps_A = {eps_a:.3g} with rounding {eps_r:.3g} gives theta = {theta:.6g} >= 1, so the "
             f"column sums are not bounded; ask for a smaller eps")
     col_coef = approx.coefficients * s ** np.arange(len(approx.coefficients))
     col_coef = col_coef[index.degree] * index.weight

@@ -88,7 +88,7 @@ def check_attention_inputs(Q, K, V, scale: float | None) -> tuple[np.ndarray, np
         scale = 1.0 / d if d > 0 else 1.0
     try:
         scale = float(scale)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a Python int beyond float64
         raise ParameterError(f"scale must be a real number, got {scale!r}") from None
     if not np.isfinite(scale):
         raise ParameterError(f"scale must be finite, got {scale}")

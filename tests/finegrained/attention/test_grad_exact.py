@@ -856,3 +856,18 @@ def test_poly_grad_refuses_theta_of_one_or_more():
         for name in ("dQ", "dK", "dV"):
             err = float(np.abs(getattr(g, name) - getattr(ref, name)).max())
             assert err <= g.bounds[name] + ref.bounds[name], (eps, name, err, g.bounds)
+
+
+def test_dO_that_is_not_a_real_matrix_is_one_parameter_error():
+    """A complex dO would lose its imaginary part in the float64 conversion and come back certified."""
+    Q, K, V = np.ones((2, 1)), np.ones((3, 1)), np.ones((3, 1))
+    cases = [(np.ones((2, 1), dtype=complex), "dO must be a real numeric matrix, got dtype complex128"),
+             (np.array([["1"], ["2"]]), "dO must be a real numeric matrix, got dtype <U1"),
+             (np.array([[1j], [1]], dtype=object),
+              "dO must be a real numeric matrix (float() argument must be a string or a real number, not 'complex')"),
+             ([[10**400], [1]], "dO must be a real numeric matrix (int too large to convert to float)")]
+    for dO, message in cases:
+        for grad in (exact_grad, poly_grad):
+            with pytest.raises(ParameterError) as e:
+                grad(Q, K, V, dO)
+            assert str(e.value) == message

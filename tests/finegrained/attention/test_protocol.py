@@ -214,3 +214,11 @@ def test_a_python_int_beyond_float64_is_one_parameter_error():
         with pytest.raises(ParameterError) as exc:
             exact(*args)
         assert str(exc.value) == f"{name} must be a real numeric matrix (int too large to convert to float)"
+
+
+def test_a_python_int_scale_beyond_float64_is_one_parameter_error():
+    from finegrained.attention import exact
+
+    with pytest.raises(ParameterError) as exc:
+        exact([[1.0]], [[1.0]], [[1.0]], scale=10**400)
+    assert str(exc.value) == f"scale must be a real number, got {10**400!r}"
