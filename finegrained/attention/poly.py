@@ -464,7 +464,7 @@ class PolyPlan:
     memory_bytes : int
         Peak memory of the feature blocks and of ``U2^T [V | 1]``.
     poly_flops, exact_flops : int
-        ``(n_q + n_k) r (2 (d_v + 1) + 2)``, i.e. ``n r (4 (d_v + 1) + 4)`` (per query and per key row: the
+        ``(n_q + n_k) r (2 (d_v + 1) + 2)``, ``n r (4 (d_v + 1) + 4)`` for ``n_q = n_k = n`` (per query and key row: the
         features, the coefficient scaling, counted on both sides, and the two skinny products of Algorithm 1,
         lines 7-10) against
         ``n^2 (2 d + 4 d_v + 1)`` for :func:`~finegrained.attention.exact.exact` (scores, exponentials, and
