@@ -27,6 +27,10 @@ _INT = re.compile(r"-?[0-9]+")
 #: The whitespace that separates DIMACS tokens (C's isspace in the "C" locale).
 _ASCII_SPACE = " \t\n\r\f\v"
 
+#: ASCII control characters that str.split()/str.strip() also treat as whitespace (file, group, record and unit
+#: separators); DIMACS does not, so a text holding one is split with the regex at _ASCII_SPACE only.
+_STR_ONLY_SPACE = "\x1c\x1d\x1e\x1f"
+
 #: Longest integer token (digits after the sign) read as a number; longer ones are out of range for any formula
 #: (and Python's int() refuses more than 4300 digits with a ValueError).
 MAX_INT_DIGITS = 18
@@ -230,9 +234,11 @@ def parse_dimacs(text: str, source: str = "<string>") -> tuple[int, list[list[in
     """Parse DIMACS CNF text strictly.
 
     Accepted: ``c`` comment lines anywhere, one ``p cnf NVARS NCLAUSES`` header before any clause, clauses as
-    whitespace-separated integers terminated by ``0`` (a clause may span lines), and the ``%`` end marker of
-    SATLIB files. Everything else raises :class:`DimacsError` with the file, the 1-based line and what was
-    expected.
+    integers terminated by ``0`` (a clause may span lines), and the ``%`` end marker of SATLIB files. Tokens are
+    separated by ASCII whitespace only (space, tab, ``\\v``, ``\\f``, ``\\r``; lines end at ``\\n``): outside a
+    comment any other character, including the control characters ``\\x1c``-``\\x1f`` that Python's ``str.split``
+    treats as whitespace and a no-break space, belongs to a token, which is then refused. Everything else raises
+    :class:`DimacsError` with the file, the 1-based line and what was expected.
 
     Returns
     -------
@@ -255,9 +261,12 @@ def parse_dimacs(text: str, source: str = "<string>") -> tuple[int, list[list[in
     current_start = 0
     # Lines end at "\n" only (and a trailing "\r" is dropped), so line numbers agree with an editor's;
     # str.splitlines would also break at form feeds and Unicode separators.
+    # Only _ASCII_SPACE separates tokens. str.split would also split at a no-break space or U+2028 (non-ASCII
+    # lines) and at \x1c-\x1f (ASCII ones), so it is used only on ASCII lines of a text without \x1c-\x1f: one
+    # scan of the whole text keeps the fast path for ordinary files, the rest go through the regex.
+    split_ok = not any(c in text for c in _STR_ONLY_SPACE)
     for lineno, raw in enumerate(text.lstrip("\ufeff").split("\n"), start=1):
-        # Only ASCII whitespace separates tokens: str.split would also split at a no-break space or U+2028.
-        ascii_line = raw.isascii()
+        ascii_line = split_ok and raw.isascii()
         line = raw.strip() if ascii_line else raw.strip(_ASCII_SPACE)
         if not line or line.startswith("c"):
             continue

@@ -1004,7 +1004,7 @@ def anytemp(Q, K, V, *, eps: float, scale: float | None = None, degree: int | No
     """
     try:
         eps = float(eps)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a Python int beyond float64
         raise ParameterError(f"eps must be a finite positive number, got {eps!r}") from None
     if not (math.isfinite(eps) and eps > 0):
         raise ParameterError(f"eps must be a finite positive number, got {eps}")
@@ -1101,7 +1101,7 @@ def anytemp_oracle(Q, K, V, *, scale: float | None = None, log_eps: float | None
     if log_eps is not None:
         try:
             log_eps = float(log_eps)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: a Python int beyond float64
             raise ParameterError(f"log_eps must be a real number, got {log_eps!r}") from None
         if math.isnan(log_eps) or log_eps == math.inf:
             raise ParameterError(f"log_eps must be a real number below +inf, got {log_eps}")
@@ -1113,7 +1113,7 @@ def anytemp_oracle(Q, K, V, *, scale: float | None = None, log_eps: float | None
         e = 1e-6 if eps is None else eps
         try:
             e = float(e)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: a Python int beyond float64
             raise ParameterError(f"eps must be a finite positive number, got {e!r}") from None
         if not (math.isfinite(e) and e > 0):
             raise ParameterError(f"eps must be a finite positive number, got {e}")

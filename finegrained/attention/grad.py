@@ -416,7 +416,10 @@ def anytemp_grad(Q, K, V, dO, *, scale: float | None = None, eps: float = DEFAUL
     (True, True)
     """
     Q, K, V, dO, s = _check_grad_inputs(Q, K, V, dO, scale)
-    eps = float(eps)
+    try:
+        eps = float(eps)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a Python int beyond float64
+        raise ParameterError(f"eps must lie in (0, 1), got {eps!r}") from None
     if not (np.isfinite(eps) and 0 < eps < 1):
         raise ParameterError(f"eps must lie in (0, 1), got {eps}")
     n_q, d = Q.shape
@@ -558,7 +561,10 @@ def poly_grad(Q, K, V, dO, *, scale: float | None = None, eps: float = DEFAULT_P
     (True, 55)
     """
     Q, K, V, dO, s = _check_grad_inputs(Q, K, V, dO, scale)
-    eps = float(eps)
+    try:
+        eps = float(eps)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a Python int beyond float64
+        raise ParameterError(f"eps must lie in (0, 1), got {eps!r}") from None
     if not 0.0 < eps < 1.0:
         raise ParameterError(f"eps must lie in (0, 1), got {eps}")
     if B is not None:

@@ -63,7 +63,10 @@ def _real(name: str, x, *, finite: bool = True) -> float:
     """``x`` as a Python float; bools, complex numbers, strings and NaN are refused."""
     if isinstance(x, bool | np.bool_) or not isinstance(x, int | float | np.integer | np.floating):
         raise ParameterError(f"{name} must be a real number, got {x!r}")
-    x = float(x)
+    try:
+        x = float(x)
+    except OverflowError:  # a Python int beyond float64 (an np.integer always converts)
+        raise ParameterError(f"{name} must be a real number within float64 range, got {x!r}") from None
     if math.isnan(x) or (finite and math.isinf(x)):
         raise ParameterError(f"{name} must be a finite real number, got {x}")
     return x

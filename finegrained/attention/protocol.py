@@ -150,6 +150,10 @@ class Certificate:
             b = np.asarray(self.log_bound, dtype=np.float64)
         except (TypeError, ValueError):
             raise NumericalError(f"a {self.kind} certificate needs a real log-bound, got {self.log_bound!r}") from None
+        except OverflowError:  # a Python int beyond float64: refused like any argument float64 cannot hold
+            raise ParameterError(
+                f"a {self.kind} certificate needs a log-bound within float64 range, got {self.log_bound!r}"
+            ) from None
         if np.isnan(b).any() or np.isposinf(b).any():
             raise NumericalError(f"a {self.kind} certificate has a NaN or infinite bound: it certifies nothing")
         if self.kind == "relative" and (b >= 0).any():

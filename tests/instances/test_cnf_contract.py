@@ -137,3 +137,65 @@ def test_header_and_literal_digit_limits_and_messages_at_the_boundary():
     with pytest.raises(DimacsError, match=_exact(
             "f.cnf:4: clause is not terminated by 0 before the end of the file")):
         parse_dimacs("p cnf 2 2\n1 0\n\n2\n-1\n", "f.cnf")
+
+
+# \x1c-\x1f are whitespace to Python's str.split/str.strip but not to DIMACS; \x01, \x7f and NEL (\x85) are other
+# control characters. Each (text, line, token shown) must fail the same way on an ASCII line and on a line that
+# also holds a non-ASCII character (after the bad token, so the first error is the control character's).
+_CONTROL_CASES = [(f"p cnf 2 1\n1{c}2 0{tail}\n", 2, f"1{c}2") for c in "\x1c\x1d\x1e\x1f\x01\x7f\x85"
+                  for tail in ("", " \u00e9")]
+_CONTROL_CASES += [(f"p cnf 2 1\n{c}1 2 0{tail}\n", 2, f"{c}1") for c in "\x1c\x1f" for tail in ("", " \u00e9")]
+_CONTROL_CASES += [(f"p cnf 2 1\n1 2 0{c}{tail}\n", 2, f"0{c}") for c in "\x1d\x1e" for tail in ("", " \u00e9")]
+_CONTROL_CASES += [(f"p cnf 2 1\n1 2 0\n{c}{tail}\n", 3, c) for c in "\x1c\x1f" for tail in ("", " \u00e9")]
+
+
+@pytest.mark.parametrize(("text", "line", "token"), _CONTROL_CASES)
+def test_control_characters_are_not_separators_on_ascii_or_non_ascii_lines(text, line, token, tmp_path):
+    from instances.cnf import parse_dimacs, read_formula
+
+    shown = repr(token)
+    with pytest.raises(DimacsError, match=_exact(f"<string>:{line}: expected an integer literal, found {shown}")):
+        parse_dimacs(text)
+    with pytest.raises(DimacsError, match=_exact(f"in.cnf:{line}: expected an integer literal, found {shown}")):
+        CNFFormula.from_dimacs(text, source="in.cnf")
+    path = tmp_path / "ctl.cnf"
+    path.write_bytes(text.encode("utf-8"))
+    with pytest.raises(DimacsError, match=_exact(f"{path}:{line}: expected an integer literal, found {shown}")):
+        read_formula(path)
+    with pytest.raises(DimacsError, match=_exact(f"{path}:{line}: expected an integer literal, found {shown}")):
+        CNFFormula.read(str(path))
+
+
+def test_control_characters_in_the_header_are_refused_and_in_comments_allowed():
+    from instances.cnf import parse_dimacs
+
+    for line in ("p\x1fcnf 2 1", "p\x1fcnf 2 1 \u00e9"):  # one token "p\x1fcnf", not "p" and "cnf"
+        with pytest.raises(DimacsError, match=_exact(
+                f"<string>:1: expected header 'p cnf NVARS NCLAUSES', found {line!r}")):
+            parse_dimacs(line + "\n1 2 0\n")
+    for line in ("p cnf 2 1\x1c1", "p cnf 2 1\x1c\u00e9"):  # four tokens, the last not an integer
+        with pytest.raises(DimacsError, match=_exact(
+                f"<string>:1: expected integers in header 'p cnf NVARS NCLAUSES', found {line!r}")):
+            parse_dimacs(line + "\n1 2 0\n")
+    # a control character in a comment is harmless, and the rest of such a text (which takes the regex path
+    # instead of str.split) still splits at every DIMACS whitespace: space, tab, \v, \f and a trailing \r
+    text = "c a\x1fb\x01\u00e9\np cnf 3 2\r\n1\t-2\x0b0\x0c3 \r\n -1 0\n"
+    assert parse_dimacs(text) == parse_dimacs(text.replace("\x1f", "")) == (3, [[1, -2], [3, -1]])
+
+
+@pytest.mark.parametrize("tail", ["", " \u00e9"])
+def test_cli_chain_refuses_a_control_character_with_one_line(tail, tmp_path):
+    import os
+    import subprocess
+    from pathlib import Path
+
+    path = tmp_path / "ctl.cnf"
+    path.write_bytes(f"p cnf 2 1\n1\x1f2 0{tail}\n".encode())
+    # PYTHONPATH: the console script runs this tree's code, whichever checkout pip installed in editable mode
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]), OPENBLAS_NUM_THREADS="1")
+    out = subprocess.run(["finegrained", "chain", str(path), "--no-cdcl"], capture_output=True, text=True,
+                         timeout=60, env=env)
+    assert out.returncode == 2, (out.returncode, out.stdout, out.stderr)
+    assert "Traceback" not in out.stderr and out.stdout == ""
+    assert out.stderr.strip().splitlines() == [
+        f"finegrained: error: {path}:2: expected an integer literal, found '1\\x1f2'"]
