@@ -89,6 +89,7 @@ from itertools import product
 
 import numpy as np
 
+from finegrained.attention.protocol import _short_repr
 from instances.errors import NumericalError, ParameterError, UncertifiedError
 from instances.logspace import LogArray
 
@@ -670,7 +671,7 @@ def _int_param(name: str, value, lo: int, hi: int | None = None) -> int:
         if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
             value = int(value)
         else:
-            raise ParameterError(f"{name} must be an integer, got {value!r}")
+            raise ParameterError(f"{name} must be an integer, got {_short_repr(value)}")
     value = int(value)
     if value < lo or (hi is not None and value > hi):
         bound = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
@@ -1005,7 +1006,7 @@ def anytemp(Q, K, V, *, eps: float, scale: float | None = None, degree: int | No
     try:
         eps = float(eps)
     except (TypeError, ValueError, OverflowError):  # OverflowError: a Python int beyond float64
-        raise ParameterError(f"eps must be a finite positive number, got {eps!r}") from None
+        raise ParameterError(f"eps must be a finite positive number, got {_short_repr(eps)}") from None
     if not (math.isfinite(eps) and eps > 0):
         raise ParameterError(f"eps must be a finite positive number, got {eps}")
     st = _setup(Q, K, V, scale, degree, leaf_size, query_batch, low_rank)
@@ -1102,7 +1103,7 @@ def anytemp_oracle(Q, K, V, *, scale: float | None = None, log_eps: float | None
         try:
             log_eps = float(log_eps)
         except (TypeError, ValueError, OverflowError):  # OverflowError: a Python int beyond float64
-            raise ParameterError(f"log_eps must be a real number, got {log_eps!r}") from None
+            raise ParameterError(f"log_eps must be a real number, got {_short_repr(log_eps)}") from None
         if math.isnan(log_eps) or log_eps == math.inf:
             raise ParameterError(f"log_eps must be a real number below +inf, got {log_eps}")
         if log_eps == -math.inf:
@@ -1114,7 +1115,7 @@ def anytemp_oracle(Q, K, V, *, scale: float | None = None, log_eps: float | None
         try:
             e = float(e)
         except (TypeError, ValueError, OverflowError):  # OverflowError: a Python int beyond float64
-            raise ParameterError(f"eps must be a finite positive number, got {e!r}") from None
+            raise ParameterError(f"eps must be a finite positive number, got {_short_repr(e)}") from None
         if not (math.isfinite(e) and e > 0):
             raise ParameterError(f"eps must be a finite positive number, got {e}")
         target = math.log(e)

@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from finegrained.attention.protocol import _short_repr
 from instances.errors import NumericalError, ParameterError, ResourceLimitError
 
 from .anytemp import MAX_TREE_DIM, anytemp
@@ -419,7 +420,7 @@ def anytemp_grad(Q, K, V, dO, *, scale: float | None = None, eps: float = DEFAUL
     try:
         eps = float(eps)
     except (TypeError, ValueError, OverflowError):  # OverflowError: a Python int beyond float64
-        raise ParameterError(f"eps must lie in (0, 1), got {eps!r}") from None
+        raise ParameterError(f"eps must lie in (0, 1), got {_short_repr(eps)}") from None
     if not (np.isfinite(eps) and 0 < eps < 1):
         raise ParameterError(f"eps must lie in (0, 1), got {eps}")
     n_q, d = Q.shape
@@ -564,7 +565,7 @@ def poly_grad(Q, K, V, dO, *, scale: float | None = None, eps: float = DEFAULT_P
     try:
         eps = float(eps)
     except (TypeError, ValueError, OverflowError):  # OverflowError: a Python int beyond float64
-        raise ParameterError(f"eps must lie in (0, 1), got {eps!r}") from None
+        raise ParameterError(f"eps must lie in (0, 1), got {_short_repr(eps)}") from None
     if not 0.0 < eps < 1.0:
         raise ParameterError(f"eps must lie in (0, 1), got {eps}")
     if B is not None:

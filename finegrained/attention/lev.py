@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from finegrained.attention.protocol import _short_repr
 from instances.errors import NumericalError, ParameterError
 from instances.logspace import LogArray, logsumexp
 
@@ -74,7 +75,7 @@ def _check_p(p) -> float:
 
 def _real(name: str, x) -> float:
     if isinstance(x, bool | np.bool_) or not isinstance(x, int | float | np.integer | np.floating):
-        raise ParameterError(f"{name} must be a real number, got {x!r}")
+        raise ParameterError(f"{name} must be a real number, got {_short_repr(x)}")
     x = float(x)
     if np.isnan(x):
         raise ParameterError(f"{name} must be a real number, got nan")

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import mpmath
 import numpy as np
 
+from finegrained.attention.protocol import _short_repr
 from instances.errors import NumericalError, ParameterError, ResourceLimitError, UncertifiedError
 from instances.logspace import LogArray
 
@@ -62,11 +63,11 @@ _MAX_PLANNED_EPS = 0.5
 def _real(name: str, x, *, finite: bool = True) -> float:
     """``x`` as a Python float; bools, complex numbers, strings and NaN are refused."""
     if isinstance(x, bool | np.bool_) or not isinstance(x, int | float | np.integer | np.floating):
-        raise ParameterError(f"{name} must be a real number, got {x!r}")
+        raise ParameterError(f"{name} must be a real number, got {_short_repr(x)}")
     try:
         x = float(x)
     except OverflowError:  # a Python int beyond float64 (an np.integer always converts)
-        raise ParameterError(f"{name} must be a real number within float64 range, got {x!r}") from None
+        raise ParameterError(f"{name} must be a real number within float64 range, got {_short_repr(x)}") from None
     if math.isnan(x) or (finite and math.isinf(x)):
         raise ParameterError(f"{name} must be a finite real number, got {x}")
     return x
@@ -75,7 +76,7 @@ def _real(name: str, x, *, finite: bool = True) -> float:
 def _int(name: str, x, minimum: int) -> int:
     """``x`` as a Python int ``>= minimum``; floats (even integral ones), bools and strings are refused."""
     if isinstance(x, bool | np.bool_) or not isinstance(x, int | np.integer):
-        raise ParameterError(f"{name} must be an integer, got {x!r}")
+        raise ParameterError(f"{name} must be an integer, got {_short_repr(x)}")
     if x < minimum:
         raise ParameterError(f"{name} must be >= {minimum}, got {x}")
     return int(x)

@@ -47,6 +47,16 @@ KINDS = ("none", "additive", "relative", "log")
 ENTRY_POINT_GROUP = "finegrained.oracles"
 
 
+def _short_repr(x, limit: int = 60) -> str:
+    """``repr(x)`` for an error message, cut to ``limit`` characters; an int past Python's digit limit for str()
+    (4300 digits) cannot be printed at all, and would turn the message itself into a ValueError."""
+    try:
+        text = repr(x)
+    except ValueError:
+        return f"<{type(x).__name__} too large to print>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _as_matrix(name: str, x) -> tuple[np.ndarray, float]:
     """The matrix as float64 and its largest absolute entry (one pass: NaN and inf propagate into the max)."""
     if isinstance(x, np.ndarray) and x.dtype.kind not in "biuf":
@@ -89,7 +99,7 @@ def check_attention_inputs(Q, K, V, scale: float | None) -> tuple[np.ndarray, np
     try:
         scale = float(scale)
     except (TypeError, ValueError, OverflowError):  # OverflowError: a Python int beyond float64
-        raise ParameterError(f"scale must be a real number, got {scale!r}") from None
+        raise ParameterError(f"scale must be a real number, got {_short_repr(scale)}") from None
     if not np.isfinite(scale):
         raise ParameterError(f"scale must be finite, got {scale}")
     # A bound on every |score|: if its log is below LOG_HUGE the product cannot overflow.
@@ -149,10 +159,11 @@ class Certificate:
         try:
             b = np.asarray(self.log_bound, dtype=np.float64)
         except (TypeError, ValueError):
-            raise NumericalError(f"a {self.kind} certificate needs a real log-bound, got {self.log_bound!r}") from None
+            raise NumericalError(
+                f"a {self.kind} certificate needs a real log-bound, got {_short_repr(self.log_bound)}") from None
         except OverflowError:  # a Python int beyond float64: refused like any argument float64 cannot hold
             raise ParameterError(
-                f"a {self.kind} certificate needs a log-bound within float64 range, got {self.log_bound!r}"
+                f"a {self.kind} certificate needs a log-bound within float64 range, got {_short_repr(self.log_bound)}"
             ) from None
         if np.isnan(b).any() or np.isposinf(b).any():
             raise NumericalError(f"a {self.kind} certificate has a NaN or infinite bound: it certifies nothing")

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from finegrained.attention.protocol import _short_repr
 from instances.errors import NumericalError, ParameterError
 from instances.logspace import LogArray
 
@@ -24,7 +25,7 @@ DEFAULT_BLOCK_BYTES = 32 * 2**20
 
 def _positive_int(name: str, x) -> int:
     if isinstance(x, bool | np.bool_) or not isinstance(x, int | np.integer) or x < 1:
-        raise ParameterError(f"{name} must be a positive integer, got {x!r}")
+        raise ParameterError(f"{name} must be a positive integer, got {_short_repr(x)}")
     return int(x)
 
 
