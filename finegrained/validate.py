@@ -69,6 +69,39 @@ def _finite_or_none(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def _rows_json(rows: dict[str, np.ndarray]) -> dict:
+    """The row columns as JSON lists: non-finite floats as null, ``in_bound`` as true/false (null for -1: no bound)."""
+    out = {}
+    for key, col in rows.items():
+        if col.dtype.kind == "f":
+            out[key] = [_finite_or_none(x) for x in col.tolist()]
+        elif key == "in_bound":
+            out[key] = [None if x < 0 else bool(x) for x in col.tolist()]
+        else:
+            out[key] = col.tolist()
+    return out
+
+
+def _row_summary(r: dict[str, np.ndarray], certification: str, certificate: dict) -> dict:
+    """The summary entries both routes share: row counts, wrong rows, the closest margins, rows outside a bound."""
+    yes_rows, no_rows = r["status"] == "YES", r["status"] == "NO"
+    wrong = np.flatnonzero(~r["correct"])
+    return {
+        "rows": int(r["index"].size),
+        "yes_rows": int(yes_rows.sum()),
+        "no_rows": int(no_rows.sum()),
+        "outside_promise_rows": int((r["status"] == "outside").sum()),
+        "all_correct": bool(wrong.size == 0),
+        "certified_rows": int(r["certified"].sum()) if "certified" in r else None,
+        "certification": certification,
+        "certificate": certificate.get("description"),
+        "wrong_rows": wrong.tolist(),
+        "min_yes_margin": _finite_or_none(r["margin"][yes_rows].min()) if yes_rows.any() else None,
+        "min_abs_no_margin": _finite_or_none((-r["margin"][no_rows]).min()) if no_rows.any() else None,
+        "rows_outside_bound": np.flatnonzero(r["in_bound"] == 0).tolist(),
+    }
+
+
 @dataclass
 class ValidationReport:
     """Per-row threshold-test validation of one Gap-ANN instance (see the module docstring).
@@ -117,24 +150,10 @@ class ValidationReport:
     @property
     def summary(self) -> dict:
         """Counts, the closest margins, rows outside their bound and the robustness slack (all in nats)."""
-        r, p = self.rows, self.parameters
-        yes_rows, no_rows = r["status"] == "YES", r["status"] == "NO"
-        wrong = np.flatnonzero(~r["correct"])
-        outside_bound = np.flatnonzero(r["in_bound"] == 0)
+        p = self.parameters
         L = self.max_tolerated_log_eps
         return {
-            "rows": int(r["index"].size),
-            "yes_rows": int(yes_rows.sum()),
-            "no_rows": int(no_rows.sum()),
-            "outside_promise_rows": int((r["status"] == "outside").sum()),
-            "all_correct": bool(wrong.size == 0),
-            "certified_rows": int(r["certified"].sum()) if "certified" in r else None,
-            "certification": self.certification,
-            "certificate": self.certificate.get("description"),
-            "wrong_rows": wrong.tolist(),
-            "min_yes_margin": _finite_or_none(r["margin"][yes_rows].min()) if yes_rows.any() else None,
-            "min_abs_no_margin": _finite_or_none((-r["margin"][no_rows]).min()) if no_rows.any() else None,
-            "rows_outside_bound": outside_bound.tolist(),
+            **_row_summary(self.rows, self.certification, self.certificate),
             "log_threshold": p.log_threshold,
             "log_t_tilde": p.log_t_tilde,
             "log_eps_a": p.log_eps_a,
@@ -161,14 +180,6 @@ class ValidationReport:
 
     def to_dict(self) -> dict:
         """The JSON object of ``finegrained validate --json`` (schema ``finegrained.validate/1``)."""
-        rows = {}
-        for key, col in self.rows.items():
-            if col.dtype.kind == "f":
-                rows[key] = [_finite_or_none(x) for x in col.tolist()]
-            elif key == "in_bound":
-                rows[key] = [None if x < 0 else bool(x) for x in col.tolist()]
-            else:
-                rows[key] = col.tolist()
         return {
             "schema": SCHEMA,
             "route": "aattc",
@@ -177,7 +188,7 @@ class ValidationReport:
             "params": self.parameters.mode,
             "parameters": self.parameters.as_dict(),
             "summary": self.summary,
-            "rows": rows,
+            "rows": _rows_json(self.rows),
             "timings": self.timings,
         }
 
@@ -634,25 +645,12 @@ class AttentionValidationReport:
     @property
     def summary(self) -> dict:
         """Counts, the closest margins, rows outside the gadget bounds and the robustness slack (nats)."""
-        r, p = self.rows, self.parameters
-        yes_rows, no_rows = r["status"] == "YES", r["status"] == "NO"
-        wrong = np.flatnonzero(~r["correct"])
+        p = self.parameters
         L = self.max_tolerated_log_eps
         # the largest error the gadget bounds tolerate on a point answer: min(c/(c+1) - 1/2, 1/2 - 1/(c+1))
         log_gap = math.log(min(p["yes_lower"] - 0.5, 0.5 - p["no_upper"]))
         return {
-            "rows": int(r["index"].size),
-            "yes_rows": int(yes_rows.sum()),
-            "no_rows": int(no_rows.sum()),
-            "outside_promise_rows": 0,
-            "all_correct": bool(wrong.size == 0),
-            "certified_rows": int(r["certified"].sum()),
-            "certification": self.certification,
-            "certificate": self.certificate.get("description"),
-            "wrong_rows": wrong.tolist(),
-            "min_yes_margin": _finite_or_none(r["margin"][yes_rows].min()) if yes_rows.any() else None,
-            "min_abs_no_margin": _finite_or_none((-r["margin"][no_rows]).min()) if no_rows.any() else None,
-            "rows_outside_bound": np.flatnonzero(r["in_bound"] == 0).tolist(),
+            **_row_summary(self.rows, self.certification, self.certificate),
             "threshold": 0.5,
             "log_threshold": p["log_threshold"],
             "log_eps_a": p["log_eps_a"],
@@ -669,16 +667,9 @@ class AttentionValidationReport:
 
     def to_dict(self) -> dict:
         """The JSON object of ``finegrained validate --route attention --json`` (schema ``finegrained.validate/1``)."""
-        rows = {}
-        for key, col in self.rows.items():
-            if col.dtype.kind == "f":
-                rows[key] = [_finite_or_none(x) for x in col.tolist()]
-            elif key == "in_bound":
-                rows[key] = [bool(x) for x in col.tolist()]
-            else:
-                rows[key] = col.tolist()
         return {"schema": SCHEMA, "route": self.route, "source": self.source, "oracle": self.oracle, "params": None,
-                "parameters": dict(self.parameters), "summary": self.summary, "rows": rows, "timings": self.timings}
+                "parameters": dict(self.parameters), "summary": self.summary, "rows": _rows_json(self.rows),
+                "timings": self.timings}
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
