@@ -206,8 +206,13 @@ class Certificate:
             # and an answer computed as u -+ e, carry that error however small they are), so widen e by it.
             with np.errstate(invalid="ignore"):
                 big = np.maximum(np.where(value.sign == 0, -np.inf, value.log_abs), b)
-                slop = big + np.log(_ULPS * 2.0 * (2.0 + np.abs(np.where(np.isfinite(big), big, 0.0))))
+                # a stored log L is exact to x = |L| 2^-49 or so, i.e. e^L to a relative expm1(x): linear in x for
+                # ordinary L, but beyond |L| ~ 1e16 the log's own spacing exceeds a nat, so use log(expm1(x)) itself
+                x = _ULPS * 2.0 * (2.0 + np.abs(np.where(np.isfinite(big), big, 0.0)))
+                slop = big + np.where(x > 30.0, x, np.log(np.expm1(np.minimum(x, 30.0))))
                 b = np.where(np.isneginf(b), b, np.logaddexp(b, slop))
+            if np.isposinf(b).any():
+                raise NumericalError("a certified bound overflows the log range")
             err = LogArray(np.where(np.isneginf(b), 0, 1), b)
             neg = LogArray(-err.sign, b)
             return _outward(CertifiedOutput(value, log_add(value, neg), log_add(value, err)), exact=np.isneginf(b))

@@ -225,3 +225,12 @@ def test_a_python_int_scale_beyond_float64_is_one_parameter_error():
     with pytest.raises(ParameterError) as exc:  # past Python's 4300-digit limit the value cannot even be printed
         exact([[1.0]], [[1.0]], [[1.0]], scale=10**5000)
     assert str(exc.value) == "scale must be a real number, got <int too large to print>"
+
+
+def test_additive_bounds_beyond_1e16_nats_stay_wide_enough():
+    """Past |log| ~ 1e16 a float64 log is spaced over a nat apart: v = -e^L with e = e^L once cancelled to exactly
+    0, and an honest oracle's row of true value 0.89 fell outside its certified interval [-2e^L, 0]."""
+    for L in (1e17, 1e20, 1e300, 1.7e308):
+        c = Certificate("additive", L).apply(LogArray(np.array([[-1]]), np.array([[L]])))
+        assert c.lower.sign[0, 0] == -1 and c.upper.sign[0, 0] == 1  # 0.89 (and 0) inside
+        assert c.upper.log_abs[0, 0] >= L
