@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from fractions import Fraction
 
 from instances.errors import ParameterError, ResourceLimitError
 
@@ -28,7 +29,8 @@ def parse_size(text: str) -> int:
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([KMGT]?)(?:i?B)?\s*", text, flags=re.I)
     if not m:
         raise ParameterError(f"cannot read memory size {text!r}; expected a number with an optional K/M/G/T suffix")
-    return int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+    # exact decimal arithmetic: float() of a 400-digit size is inf, and int(inf) would leak an OverflowError
+    return int(Fraction(m.group(1)) * _UNITS[m.group(2).upper()])
 
 
 def format_bytes(n: float) -> str:

@@ -30,7 +30,7 @@ import mpmath
 import numpy as np
 
 from instances.cnf import CNFFormula
-from instances.errors import ParameterError, ResourceLimitError
+from instances.errors import ParameterError, ResourceLimitError, real_number
 from instances.gap_ann import NO, OUTSIDE_PROMISE, YES, GapANNInstance
 from instances.logspace import LogArray
 from instances.ov import OVInstance
@@ -214,7 +214,7 @@ def _build_oracle(
         name, base = resolve_oracle(oracle)
     if oracle != "adversarial" and log_eps_adv is None:
         return name, base, None
-    le = get("log_eps_a") if log_eps_adv is None else float(log_eps_adv)
+    le = get("log_eps_a") if log_eps_adv is None else real_number("log_eps_adv", log_eps_adv, finite=False)
     inner = base
     if base is exact_oracle:
         def inner(Q, K, V, *, scale=None):

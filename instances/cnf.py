@@ -72,10 +72,10 @@ class CNFFormula:
             raise ParameterError("a clause contains the literal 0, which DIMACS reserves as the clause terminator")
         if num_vars is None:
             num_vars = top
-        if num_vars < top:
-            raise ParameterError(f"num_vars={num_vars} but variable {top} occurs in a clause")
         if num_vars < 0:
             raise ParameterError(f"num_vars must be non-negative, got {num_vars}")
+        if num_vars < top:
+            raise ParameterError(f"num_vars={num_vars} but variable {top} occurs in a clause")
         self.cnf = CNF(from_clauses=cl)
         self.cnf.nv = int(num_vars)
 

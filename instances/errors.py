@@ -6,6 +6,9 @@ them into one clear line on stderr instead of a traceback.
 
 from __future__ import annotations
 
+import math
+import numbers
+
 
 class FinegrainedError(Exception):
     """Base class of every error raised on purpose by the toolkit."""
@@ -56,3 +59,50 @@ class WrongAnswerError(FinegrainedError):
 
 class UncertifiedError(FinegrainedError):
     """An oracle's certified error is too large to decide the instance, or it cannot meet the accuracy asked."""
+
+
+def short_repr(x: object, limit: int = 60) -> str:
+    """``repr(x)`` for an error message, cut to ``limit`` characters.
+
+    An int past Python's digit limit for ``str()`` (4300 digits) cannot be printed at all, and would turn the
+    message itself into a ValueError.
+
+    Examples
+    --------
+    >>> short_repr(10**5000)
+    '<int too large to print>'
+    >>> short_repr("x" * 100)[-5:]
+    'xx...'
+    """
+    try:
+        text = repr(x)
+    except ValueError:
+        return f"<{type(x).__name__} too large to print>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def real_number(name: str, x: object, *, finite: bool = True) -> float:
+    """``x`` as a Python float, or :class:`ParameterError` naming ``name``.
+
+    Real numbers (ints, floats, numpy scalars, Fractions) are accepted; bools, complex numbers and strings are
+    refused, as are NaN, infinities (unless ``finite`` is false) and ints beyond float64's range, whose
+    ``float()`` would leak an OverflowError.
+
+    Examples
+    --------
+    >>> real_number("factor", 8)
+    8.0
+    >>> real_number("factor", "8")
+    Traceback (most recent call last):
+    ...
+    instances.errors.ParameterError: factor must be a real number, got '8'
+    """
+    if isinstance(x, bool) or type(x).__name__ == "bool_" or not isinstance(x, numbers.Real):
+        raise ParameterError(f"{name} must be a real number, got {short_repr(x)}")
+    try:
+        value = float(x)
+    except OverflowError:
+        raise ParameterError(f"{name} must be a real number within float64 range, got {short_repr(x)}") from None
+    if math.isnan(value) or (finite and math.isinf(value)):
+        raise ParameterError(f"{name} must be a finite real number, got {value}")
+    return value

@@ -33,7 +33,7 @@ import numpy as np
 import sympy as sp
 
 from instances.aattc import AAttCInstance
-from instances.errors import ParameterError, ReductionError
+from instances.errors import ParameterError, ReductionError, real_number
 from instances.logspace import LogArray
 from instances.ov import OVInstance
 from instances.solutions import CertifiedOutput, GapANNAnswer, OrthogonalPair
@@ -51,7 +51,8 @@ DEFAULT_FACTOR = 8.0
 
 def gadget_lambda(n: int, factor: float = DEFAULT_FACTOR) -> float:
     """``lambda = 2 ln(c n)`` for ``n >= 1`` keys (``c = factor``, 8 by default)."""
-    return 2.0 * math.log(factor * max(n, 1))
+    # log(c) + log(n) rather than log(c n): the product overflows to inf for c near float64's top
+    return 2.0 * (math.log(factor) + math.log(max(n, 1)))
 
 
 @cached_sizes
@@ -73,10 +74,11 @@ def gadget_bounds(factor: float = DEFAULT_FACTOR) -> tuple[float, float]:
 
 def check_gadget_factor(factor: float) -> float:
     """``factor`` if ``lambda = 2 ln(c n)`` separates rows at ``eps_a = 1/4``, i.e. ``1/(c+1) + 1/4 < 1/2``."""
-    if not (math.isfinite(factor) and factor > 3.0):
+    value = real_number("the gadget factor c of lambda = 2 ln(c n)", factor)
+    if not value > 3.0:
         raise ParameterError(f"the gadget factor c of lambda = 2 ln(c n) must exceed 3 (NO rows then stay below "
-                             f"1/(c+1) < 1/4, leaving room for eps_a = 1/4), got {factor}")
-    return float(factor)
+                             f"1/(c+1) < 1/4, leaving room for eps_a = 1/4), got {value}")
+    return value
 
 
 def rows_at_least_half(u: LogArray) -> np.ndarray:

@@ -23,7 +23,6 @@ MIN_TOTAL = 100
 
 #: Modules with public definitions but no examples, and why. Everything else with a public API needs examples.
 NO_EXAMPLES = {
-    "instances.errors": "exception classes only; raised and matched throughout the tests",
     "instances.solutions": "plain result containers; their use is shown in the reductions' examples",
     "reductions.base": "the abstract Reduction and Chain; every concrete reduction module has examples",
     "finegrained.attention.lev_torch": "needs the optional torch extra; tested by its own torch tests",

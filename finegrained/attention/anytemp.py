@@ -83,6 +83,7 @@ added to the certificate. The tree then runs in dimension ``r``.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import product
@@ -90,7 +91,7 @@ from itertools import product
 import numpy as np
 
 from finegrained.attention.protocol import _short_repr
-from instances.errors import NumericalError, ParameterError, UncertifiedError
+from instances.errors import NumericalError, ParameterError, UncertifiedError, real_number
 from instances.logspace import LogArray
 
 from .exact import exact  # noqa: F401  (the docstring examples compare with it)
@@ -318,6 +319,10 @@ def _bessel_i(R: float, kmax: int) -> tuple[np.ndarray, np.ndarray]:
         term = 1.0
         for j in range(1, k + 1):
             term *= half / j
+        if not term >= sys.float_info.min:
+            # a subnormal (or zero) first term has no relative error bound, and a zero one would never let the
+            # stopping test below (term < 1e-18 total) become true
+            raise NumericalError(f"I_{k}({R:g}) underflows float64: its first term (R/2)^k / k! = {term:g}")
         total, m = term, 0
         while True:
             rho = half**2 / ((m + 1) * (m + k + 1))
@@ -1004,8 +1009,9 @@ def anytemp(Q, K, V, *, eps: float, scale: float | None = None, degree: int | No
     (True, 16)
     """
     try:
-        eps = float(eps)
-    except (TypeError, ValueError, OverflowError):  # OverflowError: a Python int beyond float64
+        # real_number: strings, bools and complex numbers are refused, not converted or truncated
+        eps = real_number("eps", eps, finite=False)
+    except ParameterError:
         raise ParameterError(f"eps must be a finite positive number, got {_short_repr(eps)}") from None
     if not (math.isfinite(eps) and eps > 0):
         raise ParameterError(f"eps must be a finite positive number, got {eps}")
@@ -1101,8 +1107,9 @@ def anytemp_oracle(Q, K, V, *, scale: float | None = None, log_eps: float | None
         raise ParameterError("give eps or log_eps, not both")
     if log_eps is not None:
         try:
-            log_eps = float(log_eps)
-        except (TypeError, ValueError, OverflowError):  # OverflowError: a Python int beyond float64
+            # real_number: strings, bools and complex numbers are refused, not converted or truncated
+            log_eps = real_number("log_eps", log_eps, finite=False)
+        except ParameterError:
             raise ParameterError(f"log_eps must be a real number, got {_short_repr(log_eps)}") from None
         if math.isnan(log_eps) or log_eps == math.inf:
             raise ParameterError(f"log_eps must be a real number below +inf, got {log_eps}")
@@ -1113,8 +1120,9 @@ def anytemp_oracle(Q, K, V, *, scale: float | None = None, log_eps: float | None
     else:
         e = 1e-6 if eps is None else eps
         try:
-            e = float(e)
-        except (TypeError, ValueError, OverflowError):  # OverflowError: a Python int beyond float64
+            # real_number: strings, bools and complex numbers are refused, not converted or truncated
+            e = real_number("e", e, finite=False)
+        except ParameterError:
             raise ParameterError(f"eps must be a finite positive number, got {_short_repr(e)}") from None
         if not (math.isfinite(e) and e > 0):
             raise ParameterError(f"eps must be a finite positive number, got {e}")

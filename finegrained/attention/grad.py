@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from finegrained.attention.protocol import _short_repr
-from instances.errors import NumericalError, ParameterError, ResourceLimitError
+from instances.errors import NumericalError, ParameterError, ResourceLimitError, real_number
 
 from .anytemp import MAX_TREE_DIM, anytemp
 from .poly import DEFAULT_MAX_MEMORY, MonomialIndex, exp_polynomial, score_radius
@@ -418,8 +418,9 @@ def anytemp_grad(Q, K, V, dO, *, scale: float | None = None, eps: float = DEFAUL
     """
     Q, K, V, dO, s = _check_grad_inputs(Q, K, V, dO, scale)
     try:
-        eps = float(eps)
-    except (TypeError, ValueError, OverflowError):  # OverflowError: a Python int beyond float64
+        # real_number: strings, bools and complex numbers are refused, not converted or truncated
+        eps = real_number("eps", eps, finite=False)
+    except ParameterError:
         raise ParameterError(f"eps must lie in (0, 1), got {_short_repr(eps)}") from None
     if not (np.isfinite(eps) and 0 < eps < 1):
         raise ParameterError(f"eps must lie in (0, 1), got {eps}")
@@ -563,8 +564,9 @@ def poly_grad(Q, K, V, dO, *, scale: float | None = None, eps: float = DEFAULT_P
     """
     Q, K, V, dO, s = _check_grad_inputs(Q, K, V, dO, scale)
     try:
-        eps = float(eps)
-    except (TypeError, ValueError, OverflowError):  # OverflowError: a Python int beyond float64
+        # real_number: strings, bools and complex numbers are refused, not converted or truncated
+        eps = real_number("eps", eps, finite=False)
+    except ParameterError:
         raise ParameterError(f"eps must lie in (0, 1), got {_short_repr(eps)}") from None
     if not 0.0 < eps < 1.0:
         raise ParameterError(f"eps must lie in (0, 1), got {eps}")

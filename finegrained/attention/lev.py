@@ -35,8 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from finegrained.attention.protocol import _short_repr
-from instances.errors import NumericalError, ParameterError
+from instances.errors import NumericalError, ParameterError, real_number
 from instances.logspace import LogArray, logsumexp
 
 from .exact import exact
@@ -74,12 +73,7 @@ def _check_p(p) -> float:
 
 
 def _real(name: str, x) -> float:
-    if isinstance(x, bool | np.bool_) or not isinstance(x, int | float | np.integer | np.floating):
-        raise ParameterError(f"{name} must be a real number, got {_short_repr(x)}")
-    x = float(x)
-    if np.isnan(x):
-        raise ParameterError(f"{name} must be a real number, got nan")
-    return x
+    return real_number(name, x, finite=False)
 
 
 # ---------------------------------------------------------------------------------------------- balancing

@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 from dataclasses import dataclass
 
 import mpmath
 import numpy as np
 
 from finegrained.attention.protocol import _short_repr
-from instances.errors import NumericalError, ParameterError, ResourceLimitError, UncertifiedError
+from instances.errors import NumericalError, ParameterError, ResourceLimitError, UncertifiedError, real_number
 from instances.logspace import LogArray
 
 from .protocol import Certificate, OracleAnswer, check_attention_inputs
@@ -61,16 +62,8 @@ _MAX_PLANNED_EPS = 0.5
 
 
 def _real(name: str, x, *, finite: bool = True) -> float:
-    """``x`` as a Python float; bools, complex numbers, strings and NaN are refused."""
-    if isinstance(x, bool | np.bool_) or not isinstance(x, int | float | np.integer | np.floating):
-        raise ParameterError(f"{name} must be a real number, got {_short_repr(x)}")
-    try:
-        x = float(x)
-    except OverflowError:  # a Python int beyond float64 (an np.integer always converts)
-        raise ParameterError(f"{name} must be a real number within float64 range, got {_short_repr(x)}") from None
-    if math.isnan(x) or (finite and math.isinf(x)):
-        raise ParameterError(f"{name} must be a finite real number, got {x}")
-    return x
+    """``x`` as a Python float; bools, complex numbers, strings and NaN are refused (:func:`real_number`)."""
+    return real_number(name, x, finite=finite)
 
 
 def _int(name: str, x, minimum: int) -> int:
@@ -302,6 +295,8 @@ def _exp_polynomial(radius: float, eps: float) -> ExpPolynomial:
 
 def _gamma(m: int) -> float:
     """Higham's ``gamma_m = m u / (1 - m u)``: relative error of ``m`` chained float64 operations."""
+    if m >= 2**53:  # m u >= 1 (u = 2^-53); also keeps an int past float64's range out of the product
+        return math.inf
     mu = m * UNIT_ROUNDOFF
     return math.inf if mu >= 1 else mu / (1 - mu)
 
@@ -390,14 +385,17 @@ class MonomialIndex:
 
 
 def feature_maps(
-    Q: np.ndarray, K: np.ndarray, coefficients: np.ndarray, *, scale: float = 1.0
+    Q: np.ndarray, K: np.ndarray, coefficients: np.ndarray, *, scale: float = 1.0,
+    max_memory: int = DEFAULT_MAX_MEMORY,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``U1, U2`` with ``U1 @ U2.T == P(scale * Q @ K.T)`` for ``P(x) = sum_k c_k x^k`` (Lemma 3.2).
 
     Row ``i`` of ``U1`` holds ``c_k scale^k (k!/alpha!) q_i^alpha`` and row ``j`` of ``U2`` holds
     ``k_j^alpha`` over all ``|alpha| = k <= g``, because ``<q, k>^k = sum_{|alpha| = k} (k!/alpha!)
     q^alpha k^alpha``. The rank is ``C(g + d, d)``. This materialises both ``n x r`` matrices; :func:`poly`
-    streams them in blocks instead.
+    streams them in blocks instead. Their size is checked against ``max_memory`` bytes before anything is
+    allocated (:class:`~instances.errors.ResourceLimitError`), and a coefficient ``c_k scale^k`` beyond float64
+    raises :class:`~instances.errors.NumericalError`.
 
     Examples
     --------
@@ -414,9 +412,23 @@ def feature_maps(
     coefficients = _as_vector("coefficients", coefficients)
     if coefficients.size == 0:
         raise ParameterError("coefficients must hold at least the constant term")
-    index = MonomialIndex.build(Q.shape[1], len(coefficients) - 1)
-    U1 = index.monomials(Q) * _column_coefficients(index, coefficients, scale)
-    U2 = index.monomials(K)
+    max_memory = _int("max_memory", max_memory, 1)
+    d, g = Q.shape[1], len(coefficients) - 1
+    r = math.comb(g + d, d)
+    # U1, U2 and the index's exponent table (r x d int64 with its degree and weight columns)
+    need = 8 * r * (Q.shape[0] + K.shape[0] + d + 2)
+    if need > max_memory:
+        raise ResourceLimitError(f"feature_maps of rank r = C({g} + {d}, {d}) = {_human(r)} for {Q.shape[0]} + "
+                                 f"{K.shape[0]} rows needs ~{_human(need)} bytes, over the limit of "
+                                 f"{_human(max_memory)}")
+    index = MonomialIndex.build(d, g)
+    # an overflow is reported as one NumericalError below, not as numpy warnings beside an inf result
+    with np.errstate(over="ignore", invalid="ignore"):
+        U1 = index.monomials(Q) * _column_coefficients(index, coefficients, scale)
+        U2 = index.monomials(K)
+    if not (np.isfinite(U1).all() and np.isfinite(U2).all()):
+        raise NumericalError(f"feature_maps: a feature c_k scale^k (k!/alpha!) q^alpha or k^alpha overflows "
+                             f"float64 (scale = {scale:g}, degree {g})")
     return U1, U2
 
 
@@ -506,6 +518,10 @@ class PolyPlan:
     explanation: str
 
 
+# the largest int that float() converts (float64's largest finite value)
+_MAX_FLOAT_INT = int(sys.float_info.max)
+
+
 def _human(x: int) -> str:
     """An int as ``123456`` when short, else as ``1.2e+301``."""
     if x < 10**9:
@@ -523,7 +539,8 @@ def _plan(n_q: int, n_k: int, d: int, d_v: int, radius: float, eps: float, max_m
           block_bytes: int = DEFAULT_BLOCK_BYTES) -> PolyPlan:
     g, method, log_bound = choose_degree(radius, eps)
     r = math.comb(g + d, d)
-    log10_r = (math.lgamma(g + d + 1) - math.lgamma(g + 1) - math.lgamma(d + 1)) / _LN10
+    # from the exact integer: lgamma(g + d + 1) - lgamma(d + 1) cancels to nothing once d ~ 1e16
+    log10_r = math.log10(r)
     n = max(n_q, n_k)
     block = max(1, min(n, block_bytes // (8 * r))) if r <= block_bytes else 1
     # two feature blocks (query side carries the coefficients), U2^T [V|1], per-column coefficients and
@@ -592,10 +609,14 @@ def poly_plan(
     B = _real("B", B)
     if B < 0:
         raise ParameterError(f"B must be finite and >= 0, got {B}")
+    if d > _MAX_FLOAT_INT:
+        # 1/d and |scale| d would leak an OverflowError; such a dimension is refused by memory long before
+        raise ParameterError(f"d must be below 2^1024 (float64's range) to form the score radius, got "
+                             f"{_short_repr(d)}")
     scale = 1.0 / d if scale is None else _real("scale", scale)
     radius = abs(scale) * d * B * B
     if not math.isfinite(radius):
-        raise ParameterError(f"the score radius |scale| d B^2 overflows float64 (B = {B:g}, d = {d})")
+        raise ParameterError(f"the score radius |scale| d B^2 overflows float64 (B = {B:g}, d = {_short_repr(d)})")
     return _plan(n, n, d, d_v, radius, _check_eps(eps), _int("max_memory", max_memory, 1))
 
 

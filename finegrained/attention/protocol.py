@@ -38,7 +38,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from instances.errors import FinegrainedError, NumericalError, ParameterError, UncertifiedError
+from instances.errors import FinegrainedError, NumericalError, ParameterError, UncertifiedError, short_repr
 from instances.logspace import LOG_HUGE, LOG_TINY, LogArray, log_add
 from instances.solutions import CertifiedOutput
 
@@ -47,14 +47,8 @@ KINDS = ("none", "additive", "relative", "log")
 ENTRY_POINT_GROUP = "finegrained.oracles"
 
 
-def _short_repr(x, limit: int = 60) -> str:
-    """``repr(x)`` for an error message, cut to ``limit`` characters; an int past Python's digit limit for str()
-    (4300 digits) cannot be printed at all, and would turn the message itself into a ValueError."""
-    try:
-        text = repr(x)
-    except ValueError:
-        return f"<{type(x).__name__} too large to print>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+# one shortening rule for every refusal message of the attention package
+_short_repr = short_repr
 
 
 def _as_matrix(name: str, x) -> tuple[np.ndarray, float]:
@@ -178,8 +172,8 @@ class Certificate:
 
     @property
     def worst_log_bound(self) -> float:
-        """The largest bound over all entries (``inf`` for no certificate)."""
-        return float(np.max(self.log_bound)) if self.certified else math.inf
+        """The largest bound over all entries (``inf`` for no certificate, ``-inf`` for a bound on no entries)."""
+        return float(np.max(self.log_bound, initial=-math.inf)) if self.certified else math.inf
 
     def describe(self) -> str:
         """One phrase, e.g. ``"additive error <= 1e-06 (e^-13.82)"``."""

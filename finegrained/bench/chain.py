@@ -53,6 +53,33 @@ class ChainBenchResult:
         return {**asdict(self), "max_ratio": self.max_ratio, "geomean_ratio": self.geomean_ratio}
 
 
+# m = round(ratio * N) is exact only while ratio * N is an integer-spaced float64
+MAX_CLAUSES = 2**53
+
+
+def clause_count(ratio: float, n: int) -> int:
+    """The number of clauses ``round(ratio * n)`` of the random formula at ``n`` variables.
+
+    Raises :class:`ParameterError` for a ratio that is not finite and positive, or whose clause count at ``n`` is
+    not a finite number below 2^53 (beyond it ``round`` is no longer exact, and at inf it has no value).
+
+    Examples
+    --------
+    >>> clause_count(4.26, 20)
+    85
+    """
+    try:
+        r = float(ratio)
+    except (TypeError, ValueError, OverflowError):
+        r = math.nan
+    if isinstance(ratio, (str, bytes, bool)) or not (math.isfinite(r) and r > 0):
+        raise ParameterError(f"--ratio must be a finite positive number, got {ratio!r:.60}")
+    m = r * n
+    if not m < MAX_CLAUSES:
+        raise ParameterError(f"--ratio {ratio:g} gives {m:.3g} clauses at N = {n}; at most 2^53 are supported")
+    return round(m)
+
+
 def check_arguments(*, vars_min: int, vars_max: int, step: int, ratio: float, repeat: int,
                     max_memory: int | None) -> list[int]:
     """The grid of N; :class:`ParameterError` for one that is empty or cannot be built, and
@@ -64,13 +91,11 @@ def check_arguments(*, vars_min: int, vars_max: int, step: int, ratio: float, re
         raise ParameterError(f"--vars-min ({vars_min}) must be at most --vars-max ({vars_max})")
     if step < 1 or repeat < 1:
         raise ParameterError(f"--step and --repeat must be positive, got {step} and {repeat}")
-    if not (math.isfinite(ratio) and ratio > 0):
-        raise ParameterError(f"--ratio must be a finite positive number, got {ratio}")
-    if round(ratio * vars_min) < 1:
+    if clause_count(ratio, vars_min) < 1:
         raise ParameterError(f"--ratio {ratio:g} gives no clauses at N = {vars_min}; use a larger ratio")
     grid = list(range(vars_min, vars_max + 1, step))
     n_top = grid[-1]
-    m_top = round(ratio * n_top)
+    m_top = clause_count(ratio, n_top)
     check_memory(chain_memory_bytes(n_top, m_top), max_memory, f"bench chain at N = {n_top}, m = {m_top}")
     return grid
 
@@ -100,7 +125,7 @@ def run(*, vars_min: int = 12, vars_max: int = 24, step: int = 2, ratio: float =
     name, fn = resolve_oracle(oracle)
     result = ChainBenchResult(oracle=name, params=params if route == "aattc" else None, repeat=repeat, route=route)
     for i, n in enumerate(grid):
-        f = random_ksat(n, round(ratio * n), K, seed=seed + n)
+        f = random_ksat(n, clause_count(ratio, n), K, seed=seed + n)
         att = chain.forward(f)
         Q, Km, V = att.Q, att.K, att.V
         fns = [lambda: fn(Q, Km, V, scale=att.scale), lambda: Q @ Km.T]  # noqa: B023

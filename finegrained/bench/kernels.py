@@ -48,6 +48,7 @@ from ..chain import ROUTES, chain_memory_bytes
 from ..export import export_instance
 from ..pipeline import decide
 from ..resources import check_memory
+from .chain import clause_count
 from .timing import Progress, best_of
 
 #: Clause width of the random formulas.
@@ -228,13 +229,11 @@ def run(*, vars_min: int = 8, vars_max: int = 16, step: int = 4, ratio: float = 
         raise ParameterError(f"need {K} <= vars_min <= vars_max and step >= 1, got {vars_min}, {vars_max}, {step}")
     if repeat < 1:
         raise ParameterError(f"repeat must be at least 1, got {repeat}")
-    if not math.isfinite(ratio) or ratio <= 0:
-        raise ParameterError(f"ratio must be a positive number, got {ratio}")
     bad = [r for r in routes if r not in ROUTES]
     if bad or not routes:
         raise ParameterError(f"routes must be a non-empty subset of {', '.join(ROUTES)}, got {', '.join(bad)}")
     grid = list(range(vars_min, vars_max + 1, step))
-    check_memory(chain_memory_bytes(grid[-1], round(ratio * grid[-1])), max_memory,
+    check_memory(chain_memory_bytes(grid[-1], clause_count(ratio, grid[-1])), max_memory,
                  f"bench kernels up to N = {grid[-1]}")
     torch_version = None
     if "sdpa" in ORACLES:
@@ -251,7 +250,7 @@ def run(*, vars_min: int = 8, vars_max: int = 16, step: int = 4, ratio: float = 
         result.skipped.append("torch_exact and sdpa: torch is not installed (extra 'torch')")
     total, done = len(grid) * len(routes), 0
     for n in grid:
-        formula = random_ksat(n, round(ratio * n), K, seed=seed + n)
+        formula = random_ksat(n, clause_count(ratio, n), K, seed=seed + n)
         for route in routes:
             chain = path(*ROUTES[route])
             reduced = chain.reduce(formula)

@@ -33,8 +33,12 @@ from instances.generators import random_ksat
 from ..attention.exact import exact_oracle, prepare
 from ..chain import chain_memory_bytes
 from ..resources import check_memory
-from .chain import route_chain
+from .chain import clause_count, route_chain
 from .timing import Progress, best_interleaved, best_of
+
+# each LocalCluster worker is a process of its own (~100 MiB): more than this would exhaust a workstation before
+# it measured anything, and counts beyond the cores only repeat the last point of the scaling curve
+MAX_WORKERS = 64
 
 #: Clause width of the random formulas.
 K = 3
@@ -108,8 +112,11 @@ def run(*, vars_min: int = 14, vars_max: int = 20, step: int = 2, ratio: float =
         raise ParameterError(f"repeat must be at least 1, got {repeat}")
     if any(int(w) < 1 for w in workers) or any(int(w) < 1 for w in project_workers):
         raise ParameterError("worker counts must be at least 1")
+    if any(int(w) > MAX_WORKERS for w in workers):
+        raise ParameterError(f"at most {MAX_WORKERS} local Dask workers are started, got "
+                             f"{max(int(w) for w in workers)}; larger counts belong in --project-workers")
     grid = list(range(vars_min, vars_max + 1, step))
-    m_max = round(ratio * grid[-1])
+    m_max = clause_count(ratio, grid[-1])
     check_memory(chain_memory_bytes(grid[-1], m_max), max_memory, f"bench scale up to N = {grid[-1]}")
     cuda = None
     if gpu is None or gpu:
@@ -134,7 +141,7 @@ def run(*, vars_min: int = 14, vars_max: int = 20, step: int = 2, ratio: float =
             clients[int(w)] = stack.enter_context(open_client(None, n_workers=int(w), processes=processes))
     try:
         for i, n in enumerate(grid):
-            f = random_ksat(n, round(ratio * n), K, seed=seed + n)
+            f = random_ksat(n, clause_count(ratio, n), K, seed=seed + n)
             att = chain.forward(f)
             Q, Km, V, s = att.Q, att.K, att.V, att.scale
             # the threshold test of the route: log 2t~ (Lemma 4.7) or log 1/2 (the gadget)
@@ -200,7 +207,7 @@ def _project(result: ScaleResult, n_top: int, ratio: float, project: tuple[int, 
     result.assumptions.append(f"work grows as n_a n_b m from N = {n_top} (measured work {work_top:.3g} "
                               "multiply-adds); memory is not the limit (O((n_q + n_k) d))")
     for n in project:
-        m = round(ratio * n)
+        m = clause_count(ratio, n)
         work = work_top * _dims(n, m) / _dims(n_top, m_top)
         result.projections.append({"N": n, "target": "local", "workers": 1, "seconds": work / rate[("local", 1)]})
         if one is not None:

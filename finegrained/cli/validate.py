@@ -38,7 +38,9 @@ DEFAULT_ROWS = 20
 #: Largest --dps: mpmath's cost grows faster than linearly in the digits, and 10^4 digits already certify any
 #: float64 computation many times over (the reference's own work limit counts operations, not digits).
 MAX_DPS = 10_000
-_EPS_ADV = re.compile(r"^\s*(eps_a|t~|t_tilde|gap)?\s*([+-]\s*\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)?\s*$")
+_NUM = r"\d+(?:\.\d*)?(?:[eE][+-]?\d+)?"
+# a named quantity takes a signed offset (t~+0.5); a plain number may go unsigned (1.5 is +1.5)
+_EPS_ADV = re.compile(rf"^\s*(?:(eps_a|t~|t_tilde|gap)\s*([+-]\s*{_NUM})?|([+-]?\s*{_NUM}))\s*$")
 #: Options that set Lemma 4.7's constants or analyse its construction: refused on --route attention (dest, flag).
 AATTC_ONLY = (("ann", "--ann"), ("params", "--params"), ("safety", "--safety"), ("beta", "--beta"),
               ("sweep", "--sweep"), ("symbolic", "--symbolic"), ("reference", "--reference"), ("plot", "--plot"),
@@ -116,7 +118,7 @@ def parse_eps_adv(text: str, params) -> float:
     m = _EPS_ADV.match(text)
     attention = isinstance(params, dict)
     names = "eps_a / gap" if attention else "eps_a / t~"
-    if not m or (m.group(1) is None and m.group(2) is None):
+    if not m:
         raise ParameterError(f"--eps-adv expects a natural log such as {'-1.5' if attention else '-2480'}, or "
                              f"{names} with an optional offset such as {'gap-0.1' if attention else 't~+0.5'}; "
                              f"got {text!r}")
@@ -128,7 +130,8 @@ def parse_eps_adv(text: str, params) -> float:
     if m.group(1) not in base:
         what = "a Lemma 4.7 quantity" if attention else "the attention route's gadget gap"
         raise ParameterError(f"--eps-adv {m.group(1)} names {what}; on this route use a number or {names}")
-    offset = float(m.group(2).replace(" ", "")) if m.group(2) else 0.0
+    number = m.group(2) or m.group(3)
+    offset = float(number.replace(" ", "")) if number else 0.0
     value = base[m.group(1)] + offset
     if not math.isfinite(value):
         # e.g. -1e400 reads as -inf: refused like the literal -inf, instead of an infinite log in the report
@@ -146,14 +149,21 @@ def _log_u_text(sign: int, log_abs: float) -> str:
     return f"{fmt(log_abs, '.6g')} (u<0)" if sign < 0 else fmt(log_abs, ".8g")
 
 
+def _nats(x: float, signed: bool = True) -> str:
+    """A margin in nats: four decimals, or four significant digits past 10^6 (an adversary's e^(1e300) margin
+    would otherwise print all of its 300 digits)."""
+    spec = ".4f" if not math.isfinite(x) or abs(x) < 1e6 else ".4g"
+    return fmt(float(x), ("+" if signed else "") + spec)
+
+
 def _margins_text(s: dict) -> str:
     """The summary's closest margins; a missing one is ``-inf`` (a YES row with ``u_i <= 0``), ``inf`` (every NO
     row has ``u_i <= 0``) or ``none`` (no such rows), never a bare dash."""
     yes = s["min_yes_margin"]
     no = s["min_abs_no_margin"]
-    yes_t = (f"{yes:+.4f} nats" if yes is not None else "-inf (a YES row has u_i <= 0)" if s["yes_rows"]
+    yes_t = (f"{_nats(yes)} nats" if yes is not None else "-inf (a YES row has u_i <= 0)" if s["yes_rows"]
              else "none (no YES rows)")
-    no_t = (f"{no:.4f} nats" if no is not None else "inf (every NO row has u_i <= 0)" if s["no_rows"]
+    no_t = (f"{_nats(no, signed=False)} nats" if no is not None else "inf (every NO row has u_i <= 0)" if s["no_rows"]
             else "none (no NO rows)")
     return f"              min YES margin {yes_t}, min |NO margin| {no_t}"
 
@@ -208,7 +218,7 @@ def format_report(rep, k: int | None) -> str:
         inb = {1: "yes", 0: "NO", -1: "-"}[int(r["in_bound"][i])]
         lines.append(
             f"  {i:>6} {r['min_distance'][i]:>6g} {r['status'][i]:>7} {log_u:>14} "
-            f"{fmt(float(r['margin'][i]), '+.4f'):>10} {'YES' if r['decision'][i] else 'NO':>8} "
+            f"{_nats(r['margin'][i]):>10} {'YES' if r['decision'][i] else 'NO':>8} "
             f"{'ok' if r['correct'][i] else 'BAD':>3}  {r['bound_case'][i] or '-':>4} "
             f"{fmt(float(r['log_bound'][i]), '.8g'):>14} {fmt(float(r['bound_slack'][i]), '+.4f'):>10} {inb:>3}")
     lines.append("")
@@ -240,7 +250,7 @@ def format_attention_report(rep, k: int | None) -> str:
         bound = (">= " if r["truth"][i] else "<= ") + fmt(float(np.exp(r["log_bound"][i])), ".4f")
         lines.append(
             f"  {i:>6} {r['partners'][i]:>8} {r['status'][i]:>5} {fmt(float(r['u'][i]), '.6g'):>10} {log_u:>14} "
-            f"{fmt(float(r['margin'][i]), '+.4f'):>10} {'YES' if r['decision'][i] else 'NO':>8} "
+            f"{_nats(r['margin'][i]):>10} {'YES' if r['decision'][i] else 'NO':>8} "
             f"{'ok' if r['correct'][i] else 'BAD':>3}  {bound:>9} {fmt(float(r['bound_slack'][i]), '+.4f'):>10} "
             f"{'yes' if r['in_bound'][i] else 'NO':>3}")
     lines.append("")

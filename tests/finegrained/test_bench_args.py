@@ -61,6 +61,19 @@ def test_negative_seed_is_refused(capsys, name):
         (["chain", "--vars-min", "3", "--vars-max", "3", "--ratio", "0.1"], ["no clauses"]),
         (["chain", "--vars-min", "60", "--vars-max", "60"], ["would need about", "bytes"]),
         (["chain", "--vars-min", "10", "--vars-max", "10", "--max-memory", "1K"], ["would need about", "--max-memory"]),
+        # a clause count past float64 (round(inf) would leak an OverflowError), or past 2^53, is refused by name
+        (["chain", "--ratio", "1e308"], ["--ratio 1e+308 gives inf clauses at N = 3", "2^53"]),
+        (["chain", "--vars-min", "4", "--vars-max", "4", "--ratio", "1e300"], ["4e+300 clauses at N = 4"]),
+        (["sizes", "--vars-min", "4", "--vars-max", "6", "--ratio", "1e308"], ["--ratio 1e+308 gives inf clauses"]),
+        (["kernels", "--vars-min", "4", "--vars-max", "4", "--ratio", "1e308"], ["--ratio 1e+308 gives inf clauses"]),
+        (["scale", "--vars-min", "4", "--vars-max", "4", "--workers", "0", "--ratio", "1e308"],
+         ["--ratio 1e+308 gives inf clauses"]),
+        # a LocalCluster of 100000 processes would hang the machine before anything is measured
+        (["scale", "--workers", "100000"], ["--workers", "from 0 to 64", "100000"]),
+        (["scale", "--workers", "1,65"], ["--workers", "from 0 to 64", "65"]),
+        # a 400-digit size is read exactly (float() would make it inf, and int(inf) an OverflowError)
+        (["chain", "--vars-min", "60", "--vars-max", "60", "--max-memory", "1" + "0" * 400 + "G", "--ratio", "1e16"],
+         ["2^53"]),
         # bench lev
         (["lev", "--log2-n-max", "1"], ["--log2-n-max must be between 2 and 24"]),
         (["lev", "--log2-n-max", "100"], ["--log2-n-max must be between 2 and 24"]),
@@ -119,6 +132,23 @@ def test_bad_bench_arguments_are_one_line(capsys, argv, needles):
     # the tiny grid first, so the refusal comes from the bad option and nothing slow runs if it were accepted
     code, out, err = run(capsys, "bench", name, *TINY.get(name, []), *rest)
     assert_one_line_error(code, out, err, *needles)
+
+
+def test_scale_library_caps_its_workers_like_the_cli():
+    from finegrained.bench import scale
+
+    assert scale.MAX_WORKERS == 64  # the CLI's --workers range (0..64) says the same number
+    with pytest.raises(ParameterError, match="at most 64 local Dask workers are started, got 65"):
+        scale.run(vars_min=4, vars_max=4, workers=(65,), gpu=False, project=(), repeat=1)
+
+
+def test_clause_count_refuses_what_round_cannot_count():
+    from finegrained.bench.chain import clause_count
+
+    assert clause_count(4.26, 20) == 85 and clause_count(1, 2**52) == 2**52
+    for ratio in (1e308, float("inf"), float("nan"), 0.0, -1.0, "4", True, 10**400, 2.0**53):
+        with pytest.raises(ParameterError, match="--ratio"):
+            clause_count(ratio, 2)
 
 
 def test_tiny_runs_still_work(capsys):

@@ -321,3 +321,48 @@ def test_margins_plot_keeps_infinite_margin_rows(monkeypatch):
     points = sum(len(line.get_xdata()) for line in yes_ax.lines if line.get_marker() in ("o", "v"))
     clipped = [line for line in yes_ax.lines if line.get_marker() == "v"]
     assert points == 3 and len(clipped) == 1 and np.isfinite(clipped[0].get_ydata()).all()
+
+
+@pytest.mark.parametrize(("value", "want"), [("0", 0.0), ("1.5", 1.5), ("700", 700.0), ("-1.5", -1.5)])
+def test_eps_adv_takes_an_unsigned_number(capsys, value, want):
+    # the help says "a number": 1.5 is +1.5 (only a named quantity needs a signed offset, as in gap-0.1)
+    code, out, _ = run(capsys, "validate", "--route", "attention", "--example", "tiny4", "--eps-adv", value, "--json")
+    assert json.loads(out)["summary"]["log_eps_adv"] == want and code in (0, 1)
+
+
+def test_eps_adv_named_quantity_still_needs_a_sign(capsys):
+    code, out, err = run(capsys, "validate", "--route", "attention", "--example", "tiny4", "--eps-adv", "eps_a1.5")
+    assert code == 2 and out == "" and "--eps-adv expects a natural log" in err
+
+
+def test_huge_margins_print_in_short_form(capsys):
+    code, out, _ = run(capsys, "validate", "--route", "attention", "--example", "tiny4", "--eps-adv=+1e300",
+                       "--rows", "all")
+    assert code == 1 and "+1e+300" in out
+    assert max(len(line) for line in out.splitlines()) < 300  # the margin's 300 digits are not printed
+    summary = next(line for line in out.splitlines() if "min |NO margin|" in line)
+    assert "-1e+300 nats" in summary
+
+
+def test_attention_route_parameters_are_one_parameter_error():
+    from instances.errors import ParameterError
+
+    cnf = CNFFormula([[1, 2], [-1, 2], [1, -2]])
+    for factor, what in ((10**400, "within float64 range"), ("8", "real number"), (8 + 0j, "real number")):
+        with pytest.raises(ParameterError, match=what):
+            validate_attention_route(cnf, factor=factor)
+    with pytest.raises(ParameterError, match="log_eps_adv must be a real number within float64 range"):
+        validate_attention_route(cnf, oracle="adversarial", log_eps_adv=10**400)
+    with pytest.raises(ParameterError, match="log_eps_adv must be a real number"):
+        validate_attention_route(cnf, oracle="adversarial", log_eps_adv="-3")
+    report = validate_attention_route(cnf, factor=1e308)  # c n overflows; 2 (ln c + ln n) does not
+    assert math.isfinite(report.parameters["lambda"]) and report.summary["all_correct"]
+
+
+def test_attention_route_on_an_empty_ov_instance():
+    from instances.ov import OVInstance
+
+    for A, B in ((np.zeros((0, 2)), np.zeros((0, 2))), ([[1, 0]], np.zeros((0, 2)))):
+        report = validate_attention_route(OVInstance(A, B))
+        assert report.summary["all_correct"] and report.certification == "certified"
+        json.dumps(report.to_dict())

@@ -140,3 +140,10 @@ def test_read_passes_the_input_cap_on(tmp_path):
     assert CNFFormula.read(path, max_bytes=size).clauses == [[1, -2], [2]]
     with pytest.raises(DimacsError, match=f"^{path}: input exceeds the input cap of {size - 1} bytes; raise it"):
         CNFFormula.read(path, max_bytes=size - 1)
+
+
+def test_negative_num_vars_is_named_before_the_variables():
+    with pytest.raises(ParameterError, match="num_vars must be non-negative, got -1"):
+        CNFFormula([], num_vars=-1)
+    with pytest.raises(ParameterError, match="num_vars=2 but variable 3 occurs"):
+        CNFFormula([[1, -3]], num_vars=2)

@@ -82,9 +82,25 @@ def test_gadget_bounds_are_the_exact_worst_cases(factor, yes_low, no_high):
 
 
 def test_gadget_factor_must_leave_room():
-    for bad in (3.0, 2.0, math.inf, math.nan):
+    for bad in (3.0, 2.0, -1):
         with pytest.raises(ParameterError, match="must exceed 3"):
             OVToAttention(factor=bad)
+    for bad in (math.inf, math.nan):
+        with pytest.raises(ParameterError, match="must be a finite real number"):
+            OVToAttention(factor=bad)
+    # not numbers, or ints beyond float64: one ParameterError, not a TypeError or OverflowError
+    for bad, what in (("8", "must be a real number, got '8'"), (True, "must be a real number, got True"),
+                      (8 + 0j, r"must be a real number, got \(8\+0j\)"), (10**400, "within float64 range")):
+        with pytest.raises(ParameterError, match=what):
+            OVToAttention(factor=bad)
+
+
+def test_gadget_lambda_does_not_overflow_near_the_top_of_float64():
+    # 2 ln(c n) as 2 (ln c + ln n): the product c n is inf for c = 1e308 and n >= 2
+    assert gadget_lambda(4, 1e308) == pytest.approx(2 * (math.log(1e308) + math.log(4)), rel=1e-15)
+    assert gadget_lambda(5, 8.0) == pytest.approx(2 * math.log(40.0), rel=1e-15)
+    att = OVToAttention(factor=1e308).forward(OVInstance([[1, 0], [1, 1]], [[1, 1], [0, 1]]))
+    assert np.isfinite(att.Q).all() and np.isfinite(att.K).all()
 
 
 def test_anytemp_oracle_decides_small_instances():

@@ -11,7 +11,6 @@ from ..argtypes import (
     choice_of,
     int_range,
     list_of,
-    nonneg_int,
     pos_float,
     pos_int,
 )
@@ -35,8 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--route", choices=("aattc", "attention"), default="aattc",
                         help="aattc: k-SAT -> OV -> Gap-ANN -> AAttC (Lemma 4.7); attention: Gupta et al.'s "
                         "k-SAT -> OV -> Attention (Thm 1.5 gadget, no Lemma 4.7 constants)")
-    parser.add_argument("--workers", type=list_of(nonneg_int), default=[1, 2], metavar="K[,K...]",
-                        help="comma-separated LocalCluster sizes; 0 skips Dask")
+    parser.add_argument("--workers", type=list_of(int_range(0, 64)), default=[1, 2], metavar="K[,K...]",
+                        help="comma-separated LocalCluster sizes (0..64); 0 skips Dask")
     parser.add_argument("--gpu", type=choice_of("auto", "yes", "no"), default="auto",
                         help="time torch_exact on CUDA: auto (when present), yes (required), no")
     parser.add_argument("--project", type=list_of(int_range(1, 200)), default=[34, 36, 40], metavar="N[,N...]",

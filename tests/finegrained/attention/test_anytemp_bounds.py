@@ -414,3 +414,16 @@ def test_accumulate_accepted_root_error_is_table_error_plus_rounding_at_the_smal
     tiny = TINY * 8.0 * (n + (tree.alphas.shape[0] + 8.0))
     ref = e0 + g_r * (abs(float(acc["den"][0])) + 2 * e0) / (1 - g_r) + tiny
     assert acc["err_den"][0] == pytest.approx(ref, rel=1e-12, abs=0)
+
+
+@pytest.mark.parametrize(("R", "kmax", "k"), [(1.0, 200, 150), (2.0**-8, 101, 74), (0.0, 3, 1)])
+def test_bessel_series_refuses_an_underflowing_first_term(R, kmax, k):
+    # a subnormal first term has no relative bound, and a zero one never met the stopping test (an endless loop)
+    with pytest.raises(NumericalError, match=rf"I_{k}\({R:g}\) underflows float64"):
+        at._bessel_i(R, kmax)
+
+
+def test_bessel_series_on_the_tables_last_column_is_normal():
+    vals, rel = at._bessel_i(2.0**-8, 33)
+    # the largest k the table uses (MAX_DEGREE + 1) at its smallest radius: a normal first term, so a bound
+    assert vals[-1] > 2.2250738585072014e-308 and 0 < rel[-1] < 1e-13

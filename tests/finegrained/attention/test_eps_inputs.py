@@ -93,3 +93,29 @@ def test_certificate_keeps_its_messages_for_other_log_bounds():
         "a additive certificate has a NaN or infinite bound: it certifies nothing")
     assert Certificate("additive", -(10**300)).log_bound == -1e300  # a big int float64 holds is a bound
     assert Certificate("none", 10**400).log_bound == math.inf  # "none" ignores its bound
+
+
+NOT_REAL = ("0.01", b"0.01", True, np.complex128(0.01 + 0j), 0.01 + 0j)
+
+
+@pytest.mark.parametrize("bad", NOT_REAL, ids=("str", "bytes", "bool", "np.complex128", "complex"))
+def test_every_eps_refuses_strings_bools_and_complex_alike(bad):
+    # one rule (instances.errors.real_number) for every eps: float() would accept "0.01" and True, and drop a
+    # numpy complex's imaginary part with only a ComplexWarning
+    with np.errstate(all="raise"):
+        assert _message(lambda: poly_grad(Q, K, V, DO, eps=bad)) == f"eps must lie in (0, 1), got {_short_repr(bad)}"
+        assert _message(lambda: anytemp_grad(Q, K, V, DO, eps=bad)) == (
+            f"eps must lie in (0, 1), got {_short_repr(bad)}")
+        assert _message(lambda: anytemp(Q, K, V, eps=bad)) == (
+            f"eps must be a finite positive number, got {_short_repr(bad)}")
+        assert _message(lambda: anytemp_oracle(Q, K, V, log_eps=bad)) == (
+            f"log_eps must be a real number, got {_short_repr(bad)}")
+        assert "eps must be a real number" in _message(lambda: poly(Q, K, V, eps=bad))
+
+
+def test_every_eps_accepts_numpy_and_fraction_reals():
+    from fractions import Fraction
+
+    for good in (np.float32(0.01), np.float64(0.01), Fraction(1, 100)):
+        assert anytemp(Q, K, V, eps=good).error_bound <= 0.0100001
+        assert np.isfinite(poly_grad(Q, K, V, DO, eps=good).dQ).all()

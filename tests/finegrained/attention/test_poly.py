@@ -437,3 +437,32 @@ def test_bad_inputs_are_one_line_errors(case: str) -> None:
     with pytest.raises((ParameterError, NumericalError)) as info:
         _BAD_CALLS[case]()
     assert "\n" not in str(info.value) and str(info.value)
+
+
+def test_feature_maps_checks_memory_before_allocating():
+    # rank C(8 + 200, 200) ~ 7.6e13: refused from the sizes alone (a MemoryError before)
+    with pytest.raises(ResourceLimitError, match=r"rank r = C\(8 \+ 200, 200\) = 7\.6e\+13 for 2 \+ 2 rows"):
+        feature_maps(np.ones((2, 200)), np.ones((2, 200)), np.ones(9))
+    Q, K = np.ones((3, 2)), np.ones((4, 2))
+    need = 8 * math.comb(2 + 2, 2) * (3 + 4 + 2 + 2)
+    U1, _ = feature_maps(Q, K, np.ones(3), max_memory=need)  # exactly at the limit: built
+    assert U1.shape == (3, 6)
+    with pytest.raises(ResourceLimitError, match="over the limit of 527"):
+        feature_maps(Q, K, np.ones(3), max_memory=need - 1)
+
+
+def test_feature_maps_overflow_is_one_numerical_error():
+    with np.errstate(all="raise"):  # no numpy warning either: the check runs before
+        with pytest.raises(NumericalError, match="overflows float64"):
+            feature_maps(np.ones((2, 2)), np.ones((3, 2)), np.array([1.0, 1.0, 0.5]), scale=1e300)
+        with pytest.raises(NumericalError, match="overflows float64"):
+            feature_maps(np.full((1, 2), 1e200), np.ones((1, 2)), np.array([1.0, 1.0, 0.5]))
+
+
+def test_poly_plan_of_huge_dimensions():
+    with pytest.raises(ParameterError, match=r"d must be below 2\^1024"):
+        poly_plan(10, 10**400, 1.0, 0.1)
+    plan = poly_plan(10, 10**20, 1.0, 0.1)  # log10 of the rank from the exact integer, not lgamma's cancellation
+    assert plan.log10_rank == pytest.approx(math.log10(math.comb(plan.degree + 10**20, plan.degree)), rel=1e-12)
+    assert plan.log10_rank > 50 and not plan.fits and f"(10^{plan.log10_rank:.1f})" in plan.explanation
+    assert math.isinf(poly_plan(10**400, 2, 1.0, 0.1).rounding_estimate)  # gamma_m for m u >= 1, no OverflowError

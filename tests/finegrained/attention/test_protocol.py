@@ -234,3 +234,13 @@ def test_additive_bounds_beyond_1e16_nats_stay_wide_enough():
         c = Certificate("additive", L).apply(LogArray(np.array([[-1]]), np.array([[L]])))
         assert c.lower.sign[0, 0] == -1 and c.upper.sign[0, 0] == 1  # 0.89 (and 0) inside
         assert c.upper.log_abs[0, 0] >= L
+
+
+def test_a_bound_on_no_entries_is_described():
+    # the largest bound over an empty output is -inf (the max of nothing), not a numpy reduction error
+    for kind in ("additive", "relative", "log"):
+        c = Certificate(kind, np.zeros((0, 1)))
+        assert c.worst_log_bound == -math.inf
+        assert c.describe() == f"{kind} error <= 0"
+        assert c.to_dict()["log_bound"] is None and c.to_dict()["description"] == f"{kind} error <= 0"
+    assert Certificate("additive", np.array([[-3.0, -2.0]])).worst_log_bound == -2.0
