@@ -7,30 +7,22 @@ names no command-line option: the CLI adds the hint (``--max-memory``).
 from __future__ import annotations
 
 import math
-import re
-from fractions import Fraction
 
-from instances.errors import ParameterError, ResourceLimitError
+from instances.errors import ResourceLimitError
 
 # one guard for every layer: instances owns it (it may not import upwards), the top layer reuses it
-from instances.io import default_memory_limit, physical_memory  # noqa: F401
-
-_UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+from instances.io import default_memory_limit, parse_byte_size, physical_memory  # noqa: F401
 
 
 def parse_size(text: str) -> int:
-    """Parse ``"512M"``, ``"8G"``, ``"1.5GiB"``, ``"1000000"`` into bytes.
+    """Parse ``"512M"``, ``"8G"``, ``"1.5GiB"``, ``"1000000"`` into bytes (:func:`instances.io.parse_byte_size`).
 
     Examples
     --------
     >>> parse_size("1.5G"), parse_size("512MiB"), parse_size("4096")
     (1610612736, 536870912, 4096)
     """
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([KMGT]?)(?:i?B)?\s*", text, flags=re.I)
-    if not m:
-        raise ParameterError(f"cannot read memory size {text!r}; expected a number with an optional K/M/G/T suffix")
-    # exact decimal arithmetic: float() of a 400-digit size is inf, and int(inf) would leak an OverflowError
-    return int(Fraction(m.group(1)) * _UNITS[m.group(2).upper()])
+    return parse_byte_size(text, "memory size")
 
 
 def format_bytes(n: float) -> str:

@@ -31,9 +31,10 @@ import select
 import stat
 import sys
 import zlib
+from fractions import Fraction
 from typing import IO, Any
 
-from .errors import DimacsError, ParameterError, ResourceLimitError
+from .errors import DimacsError, ParameterError, ResourceLimitError, short_repr
 
 #: Default cap on the bytes of (decompressed) input text: 256 MiB.
 DEFAULT_MAX_INPUT = 256 * 2**20
@@ -65,13 +66,15 @@ def parse_byte_size(text: str, what: str = "size") -> int:
     >>> parse_byte_size("1.5G"), parse_byte_size("512MiB"), parse_byte_size("4096")
     (1610612736, 536870912, 4096)
     """
-    m = re.fullmatch(r"\s*([0-9]{1,30}\.?[0-9]{0,30})\s*([KMGT]?)(?:i?B)?\s*", str(text), flags=re.I)
+    m = re.fullmatch(r"\s*([0-9]+\.?[0-9]*|\.[0-9]+)\s*([KMGT]?)(?:i?B)?\s*", str(text), flags=re.I)
     if not m:
-        raise ParameterError(f"cannot read {what} {text!r}; expected a number with an optional K/M/G/T suffix")
-    value = float(m.group(1)) * _UNITS[m.group(2).upper()]
-    if not (math.isfinite(value) and value >= 1):
-        raise ParameterError(f"{what} must be at least 1 byte, got {text!r}")
-    return int(value)
+        raise ParameterError(f"cannot read {what} {short_repr(text)}; expected a number with an optional K/M/G/T "
+                             "suffix")
+    # exact decimal arithmetic: float() of a 400-digit size is inf, and int(inf) would leak an OverflowError
+    value = int(Fraction(m.group(1)) * _UNITS[m.group(2).upper()])
+    if value < 1:
+        raise ParameterError(f"{what} must be at least 1 byte, got {short_repr(text)}")
+    return value
 
 
 def max_input_bytes(max_bytes: int | None = None) -> int:

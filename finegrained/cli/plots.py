@@ -76,47 +76,72 @@ def save_figure(fig: Any, path: str, dpi: int | None = None, fmt: str | None = N
         plt.close(fig)
 
 
-def plot_margins(report: Any, path: str) -> None:
-    r"""Per-row margins ``log u_i - log 2t~`` in nats, sorted, YES and NO rows apart, each with its minimum margin.
+def plot_row_margins(margin: np.ndarray, yes: np.ndarray, path: str, *, threshold: str,
+                     bounds: list[tuple[float, str, str, str]], ylabel: str, title: str) -> None:
+    r"""Per-row margins in nats, sorted, YES and NO rows apart, each with its closest margin marked.
 
-    The y axis is symmetric-logarithmic (linear within 1 nat of the threshold), so the proof's Case 2a bound
-    ``ln(3/2)`` and Case 2b bound ``-ln 2`` stay visible next to margins of hundreds of nats. ``report`` is a
-    :class:`finegrained.validate.ValidationReport`.
+    The y axis is symmetric-logarithmic (linear within 1 nat of the threshold), so the proof's bounds stay visible
+    next to margins of hundreds of nats. A margin of ``-inf`` (a row with ``u_i <= 0``) is drawn clipped at a floor
+    below every finite margin and every bound, with its own marker, never dropped; ``+inf`` likewise at a ceiling.
+
+    Parameters
+    ----------
+    margin : ndarray
+        ``log u_i`` minus the log threshold, per row.
+    yes : ndarray of bool
+        The rows drawn in the YES panel (the others go to the NO panel).
+    bounds : list of (y, colour, linestyle, label)
+        Horizontal lines: the proof's bounds on each class's margin.
     """
     plt = pyplot()
-    rows = report.rows
-    margin = np.asarray(rows["margin"], dtype=float)
+    margin = np.asarray(margin, dtype=float)
+    yes = np.asarray(yes, dtype=bool)
     finite = np.isfinite(margin)
-    status = np.asarray(rows["status"])
-    fig, axes = plt.subplots(1, 2, figsize=(8.0, 4.0), dpi=200, sharey=True,
-                             gridspec_kw={"width_ratios": [2, 3]})
-    for ax, wanted, colour, label in ((axes[0], ("YES",), "tab:green", "YES rows"),
-                                      (axes[1], ("NO", "outside"), "tab:red", "NO rows")):
-        sel = np.isin(status, wanted) & finite
-        m = np.sort(margin[sel])
-        if wanted == ("YES",):
-            closest = m[0] if m.size else None  # YES rows: the smallest margin above 0
-        else:
-            m = m[::-1]
-            closest = m[0] if m.size else None  # NO rows: the largest margin, the one closest to 0
-        ax.plot(np.arange(m.size), m, "o", ms=3, color=colour, label=f"{label} ({m.size}, brute force)")
-        ax.axhline(0.0, color="k", lw=1.2, label=r"threshold $u_i = 2\tilde t$")
-        ax.axhline(np.log(1.5), color="tab:green", lw=1, ls=":", label=r"Case 2a: $\geq \ln(3/2)$")
-        ax.axhline(-np.log(2), color="tab:red", lw=1, ls="--", label=r"Case 2b: $\leq -\ln 2$")
-        if closest is not None:
+    marks = [y for y, *_ in bounds] + [0.0]
+    lo, hi = ([float(margin[finite].min())], [float(margin[finite].max())]) if finite.any() else ([], [])
+    floor, ceiling = min(lo + marks) - 1.0, max(hi + marks) + 1.0
+    fig, axes = plt.subplots(1, 2, figsize=(8.0, 4.0), dpi=200, sharey=True, gridspec_kw={"width_ratios": [2, 3]})
+    for ax, want, colour, label in ((axes[0], True, "tab:green", "YES rows"), (axes[1], False, "tab:red", "NO rows")):
+        m = np.sort(margin[yes == want])
+        m = m if want else m[::-1]  # YES: the smallest margin first; NO: the largest (closest to 0) first
+        closest = float(m[0]) if m.size else None
+        shown = np.clip(m, floor, ceiling)
+        x = np.arange(m.size)
+        ax.plot(x[np.isfinite(m)], shown[np.isfinite(m)], "o", ms=3, color=colour,
+                label=f"{label} ({m.size}, brute force)")
+        for sel, marker, text in ((m == -np.inf, "v", f"with u_i <= 0 (margin -inf, clipped at {floor:.3g})"),
+                                  (m == np.inf, "^", f"with u_i = inf (margin +inf, clipped at {ceiling:.3g})")):
+            if sel.any():
+                ax.plot(x[sel], shown[sel], marker, ms=5, color=colour, mfc="none", label=f"{int(sel.sum())} {text}")
+        ax.axhline(0.0, color="k", lw=1.2, label=threshold)
+        for y, c, ls, text in bounds:
+            ax.axhline(y, color=c, lw=1, ls=ls, label=text)
+        if closest is not None and math.isfinite(closest):
             ax.axhline(closest, color=colour, lw=0.8, alpha=0.6)
             ax.annotate(f"closest: {closest:+.3g} nats", (0, closest), xytext=(4, 4 if closest > 0 else -12),
                         textcoords="offset points", fontsize=8, color=colour)
         ax.set_yscale("symlog", linthresh=1.0)
         ax.set_xlabel(f"{label}, sorted by distance\nto the threshold")
         ax.grid(True, alpha=0.3, which="both")
-        ax.legend(fontsize=6.5, loc="lower left" if wanted == ("YES",) else "upper right")
-    axes[0].set_ylabel(r"margin $\log u_i - \log 2\tilde t$ (nats, symlog)")
-    p = report.parameters
-    source = str(report.source).replace("\\", "/").rsplit("/", 1)[-1]
-    fig.suptitle(rf"{source}: {margin.size} rows, {p.mode} mode, $\beta = {p.beta:.5g}$", fontsize=10)
+        ax.legend(fontsize=6.5, loc="best")
+    axes[0].set_ylabel(ylabel)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     save_figure(fig, path, dpi=200)
+
+
+def plot_margins(report: Any, path: str) -> None:
+    r"""Per-row margins ``log u_i - log 2t~`` of the aattc route (:func:`plot_row_margins`), with the proof's Case 2a
+    bound ``ln(3/2)`` and Case 2b bound ``-ln 2``. ``report`` is a :class:`finegrained.validate.ValidationReport`;
+    rows outside the promise are drawn with the NO rows."""
+    rows, p = report.rows, report.parameters
+    source = str(report.source).replace("\\", "/").rsplit("/", 1)[-1]
+    plot_row_margins(
+        rows["margin"], np.asarray(rows["status"]) == "YES", path, threshold=r"threshold $u_i = 2\tilde t$",
+        bounds=[(math.log(1.5), "tab:green", ":", r"Case 2a: $\geq \ln(3/2)$"),
+                (-math.log(2), "tab:red", "--", r"Case 2b: $\leq -\ln 2$")],
+        ylabel=r"margin $\log u_i - \log 2\tilde t$ (nats, symlog)",
+        title=rf"{source}: {len(rows['margin'])} rows, {p.mode} mode, $\beta = {p.beta:.5g}$")
 
 
 def plot_sweep(result: Any, path: str) -> None:

@@ -357,39 +357,19 @@ def _check_plot_paths(args: argparse.Namespace) -> None:
 
 
 def plot_attention_margins(rep, path: str) -> None:
-    """Per-row margins ``log u_i - log 1/2`` (nats) of the attention route, YES and NO rows apart, with the gadget
-    bounds ``log 2c/(c+1)`` and ``log 2/(c+1)`` (``rep``: an AttentionValidationReport)."""
-    from .plots import pyplot, save_figure
+    """Per-row margins ``log u_i - log 1/2`` (nats) of the attention route (:func:`~.plots.plot_row_margins`), with
+    the gadget bounds ``log 2c/(c+1)`` and ``log 2/(c+1)`` (``rep``: an AttentionValidationReport)."""
+    from .plots import plot_row_margins
 
-    plt = pyplot()
     r, p = rep.rows, rep.parameters
-    margin = np.asarray(r["margin"], dtype=float)
-    finite = np.isfinite(margin)
-    # rows with u_i <= 0 have margin -inf: drawn clipped at a floor below every finite margin, marked, not dropped
-    floor = min(float(margin[finite].min()) if finite.any() else 0.0, math.log(2 * p["no_upper"])) - 1.0
-    fig, axes = plt.subplots(1, 2, figsize=(8.0, 4.0), dpi=200, sharey=True, gridspec_kw={"width_ratios": [2, 3]})
-    for ax, want, colour, label in ((axes[0], True, "tab:green", "YES rows"), (axes[1], False, "tab:red", "NO rows")):
-        m = np.sort(np.maximum(margin[r["truth"] == want], floor))
-        m = m if want else m[::-1]
-        clipped = m <= floor
-        x = np.arange(m.size)
-        ax.plot(x[~clipped], m[~clipped], "o", ms=3, color=colour, label=f"{label} ({m.size}, brute force)")
-        if clipped.any():
-            ax.plot(x[clipped], m[clipped], "v", ms=5, color=colour, mfc="none",
-                    label=f"{int(clipped.sum())} with u_i <= 0 (margin -inf, clipped at {floor:.3g})")
-        ax.axhline(0.0, color="k", lw=1.2, label=r"threshold $u_i = 1/2$")
-        ax.axhline(math.log(2 * p["yes_lower"]), color="tab:green", lw=1, ls=":",
-                   label=rf"YES bound $\geq \ln(2c/(c+1))$, c = {p['factor']:g}")
-        ax.axhline(math.log(2 * p["no_upper"]), color="tab:red", lw=1, ls="--", label=r"NO bound $\leq \ln(2/(c+1))$")
-        ax.set_yscale("symlog", linthresh=1.0)
-        ax.set_xlabel(f"{label}, sorted by distance\nto the threshold")
-        ax.grid(True, alpha=0.3, which="both")
-        ax.legend(fontsize=6.5, loc="best")
-    axes[0].set_ylabel(r"margin $\log u_i - \log(1/2)$ (nats, symlog)")
     source = str(rep.source).replace("\\", "/").rsplit("/", 1)[-1]
-    fig.suptitle(rf"{source}: {margin.size} rows, route attention, $\lambda = {p['lambda']:.4g}$", fontsize=10)
-    fig.tight_layout()
-    save_figure(fig, path, dpi=200)
+    plot_row_margins(
+        r["margin"], r["truth"], path, threshold=r"threshold $u_i = 1/2$",
+        bounds=[(math.log(2 * p["yes_lower"]), "tab:green", ":",
+                 rf"YES bound $\geq \ln(2c/(c+1))$, c = {p['factor']:g}"),
+                (math.log(2 * p["no_upper"]), "tab:red", "--", r"NO bound $\leq \ln(2/(c+1))$")],
+        ylabel=r"margin $\log u_i - \log(1/2)$ (nats, symlog)",
+        title=rf"{source}: {len(r['margin'])} rows, route attention, $\lambda = {p['lambda']:.4g}$")
 
 
 #: Options of the row-by-row validation only (dest, flag): refused with --proof, --sweep and --reference.

@@ -45,3 +45,24 @@ def test_missing_matplotlib_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
     with pytest.raises(FinegrainedError, match=r"pip install 'finegrained\[plot\]'"):
         pyplot()
+
+
+def test_aattc_margins_plot_keeps_infinite_margin_rows(monkeypatch):
+    # the adversary at log eps = 0 pushes three YES rows of tiny4 to u_i <= 0 (margin -inf): drawn clipped and
+    # marked, as on the attention route, not dropped
+    pytest.importorskip("matplotlib")
+    import numpy as np
+
+    from finegrained.cli import plots
+    from finegrained.validate import validate_cnf
+    from instances import CNFFormula, example_path
+
+    figs = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path, dpi=200: figs.append(fig))
+    report = validate_cnf(CNFFormula.read(example_path("tiny4")), log_eps_adv=0.0)
+    assert np.isneginf(np.asarray(report.rows["margin"])).sum() == 3
+    plots.plot_margins(report, "unused.png")
+    yes_ax = figs[0].axes[0]
+    clipped = [line for line in yes_ax.lines if line.get_marker() == "v"]
+    assert len(clipped) == 1 and len(clipped[0].get_xdata()) == 3 and np.isfinite(clipped[0].get_ydata()).all()
+    assert "3 with u_i <= 0" in clipped[0].get_label()

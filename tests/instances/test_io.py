@@ -143,9 +143,11 @@ def test_cap_on_plain_and_decompressed_input(tmp_path, monkeypatch):
 
 def test_parse_byte_size():
     assert parse_byte_size("2G") == 2 * 2**30 and parse_byte_size("10 KiB") == 10240
-    for bad in ("", "-1", "0", "1X", "9" * 80):
+    for bad in ("", "-1", "0", "1X", "9" * 80 + "X"):
         with pytest.raises(ParameterError):
             parse_byte_size(bad)
+    # read exactly, however long: an 80-digit size is a (huge) limit, not a float overflow
+    assert parse_byte_size("9" * 80) == int("9" * 80) and parse_byte_size("9" * 80 + "K") == int("9" * 80) * 1024
 
 
 def test_devices_are_refused_at_once():
