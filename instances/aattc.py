@@ -69,6 +69,9 @@ class AAttCInstance:
         >>> out.sign[:, 0].tolist(), round(float(np.exp(out.log_abs[0, 0])), 6), float(out.log_abs[1, 0])
         ([1, 0], 0.462117, -inf)
         """
+        if self.n_k == 0:
+            # the softmax's normaliser is an empty sum: 0/0 has no value (exact refuses the same input)
+            raise ParameterError("attention needs at least one key; this instance has none")
         if self.n_q * self.n_k > BRUTE_FORCE_MAX_ENTRIES:
             raise ParameterError(
                 f"dense AAttC solve limited to {BRUTE_FORCE_MAX_ENTRIES} scores, instance has {self.n_q * self.n_k}"

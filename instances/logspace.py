@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import NumericalError
+from .errors import NumericalError, ParameterError, short_repr
 
 #: log of the smallest positive normal float64; below it a float loses relative precision.
 LOG_TINY = float(np.log(np.finfo(np.float64).tiny))
@@ -95,7 +95,14 @@ class LogArray:
         ``direction`` holds +1 or -1 per entry (broadcastable). Used to perturb exact answers by an exact amount
         without ever leaving log space.
         """
-        direction = np.broadcast_to(np.asarray(direction, dtype=np.int8), self.shape)
+        raw = np.asarray(direction)
+        # checked before the int8 cast, which would truncate -1.5 to -1 and raise a raw OverflowError for 256
+        if raw.dtype.kind not in "biuf" or not np.isin(raw, (-1, 1)).all():
+            raise ParameterError(f"direction must hold +1 or -1 per entry, got {short_repr(direction)}")
+        try:
+            direction = np.broadcast_to(raw.astype(np.int8), self.shape)
+        except ValueError:
+            raise ParameterError(f"direction of shape {raw.shape} does not broadcast to {self.shape}") from None
         other_sign = direction
         other_log = np.full(self.shape, float(log_delta))
         return log_add(self, LogArray(other_sign, other_log))

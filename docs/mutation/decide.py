@@ -18,6 +18,7 @@ on stdin::
    same function first of all); every fixture torn down after each test (``nextitem=None``) and every functools
    cache of the core cleared before each, so nothing computed under one mutant reaches the next; stop at the first
    failure. A wall limit of 60 s plus twice the tests' baseline time gives ``timeout``, reported apart from kills.
+   Hypothesis runs without its shrink phase (a failing example kills; finding the smallest one is wasted time).
 
 Writes ``NAME killed|timeout|survived [first failing test] ntests=N T s`` lines to OUT.txt (appending; a restart
 skips the names already there).
@@ -79,6 +80,13 @@ class Decider:
 
     def pytest_collection_finish(self, session):
         self.import_hits = set(HITS)
+        # no shrinking: a kill needs one failing example, not the smallest one, and shrinking a property's failure
+        # took 90 s of a mutant's 95 (the profile's other settings, derandomized examples included, are kept)
+        from hypothesis import Phase, settings
+
+        settings.register_profile("decide", settings(settings.default, phases=[Phase.explicit, Phase.reuse,
+                                                                                 Phase.generate]))
+        settings.load_profile("decide")
 
     def pytest_runtestloop(self, session):
         import finegrained

@@ -92,6 +92,8 @@ def push_towards_threshold(u: LogArray, log_eps: float, log_threshold: float | N
         if k > u.shape[0]:
             raise ParameterError(f"truth has {k} rows, the output only {u.shape[0]}")
         known = np.ones(k, dtype=bool) if constrained is None else np.asarray(constrained, dtype=bool).reshape(-1)
+        if known.size != k:
+            raise ParameterError(f"constrained has {known.size} entries, truth {k}")
         side = np.broadcast_to(at_or_above, u.shape).copy()
         rows = side[:k]
         t = truth.reshape((k,) + (1,) * (len(u.shape) - 1))
@@ -187,11 +189,16 @@ def decisions_survive(
 
     ``constrained`` masks the rows whose answer matters (rows outside the Gap-ANN promise may go either way).
     """
+    truth = np.asarray(truth, dtype=bool).reshape(-1)
+    if len(u.shape) == 0 or truth.size != u.shape[0]:
+        raise ParameterError(f"truth has {truth.size} rows, the output {u.shape[0] if u.shape else 0}")
     pushed = push_towards_threshold(u, log_eps, log_threshold, truth, constrained)
     yes = (pushed.sign > 0) & (pushed.log_abs >= log_threshold)
-    ok = yes == np.asarray(truth, dtype=bool)
+    # truth is per row: compared along the rows of an (n, 1) or (n, d) output, never broadcast across them
+    rows = (truth.size,) + (1,) * (len(u.shape) - 1)
+    ok = yes == truth.reshape(rows)
     if constrained is not None:
-        ok = ok | ~np.asarray(constrained, dtype=bool)
+        ok = ok | ~np.asarray(constrained, dtype=bool).reshape(rows)
     return bool(ok.all())
 
 

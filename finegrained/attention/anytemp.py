@@ -224,8 +224,8 @@ def _level_ranges(n: int, level: int) -> tuple[np.ndarray, np.ndarray]:
 def build_tree(K: np.ndarray, V: np.ndarray, degree: int, leaf_size: int = DEFAULT_LEAF_SIZE) -> KeyTree:
     """Build the kd-tree (split on the widest box side at the count median) and its moments.
 
-    Moments ``sum_{j in S} u_j^alpha [V_j | 1]`` are accumulated in key chunks aligned with node boundaries, at
-    cost ``O(n C(g + d, d) (d_v + 1))`` per level.
+    Moments ``sum_{j in S} u_j^alpha [V_j | 1]`` are accumulated over fixed ranges of the sorted keys (a node that
+    spans two ranges gets the sum of two partial sums), at cost ``O(n C(g + d, d) (d_v + 1))`` per level.
     """
     n, d = K.shape
     d_v = V.shape[1]

@@ -733,9 +733,20 @@ def _heavy(Q, K, eps, p, tol) -> tuple[np.ndarray, np.ndarray]:
         else:
             log_z = _log_normaliser(Qblk, Kb, p)
         with np.errstate(divide="ignore", invalid="ignore"):
-            logA = p * np.log(np.abs(Qblk @ Kc.T)) - log_z[:, None]
+            scores = Qblk @ Kc.T
+            logA = p * np.log(np.abs(scores)) - log_z[:, None]
+            widen = slack[:, None]
+            if p != 2.0 and Kc.shape[0]:
+                # no p = 2 shortcut bounds the rounding here, so every entry is widened by its own: the dot product
+                # errs by gamma_{d+2} sum_c |q_c k_c| (relative rho), raised to the p-th power, and the normaliser
+                # (n_k terms |s|^p) and the logs by a few ulps of their size; without it an entry equal to eps
+                # could round below and go missing
+                rho = (d + 2) * _UNIT * (np.abs(Qblk) @ np.abs(Kc).T) / np.abs(scores)
+                widen = (p * np.log1p(np.minimum(rho, 1.0)) + p * (K.shape[0] + d + 4) * _UNIT
+                         + 8 * _UNIT * (np.abs(logA) + np.abs(log_z)[:, None]))
+                widen = np.where(np.isfinite(widen), widen, 0.0)
         logA[null] = -np.inf
-        i, j = np.nonzero(logA + slack[:, None] >= np.log(eps))
+        i, j = np.nonzero(logA + widen >= np.log(eps))
         out_i.append(i + start)
         out_j.append(cand[j])
         out_v.append(np.exp(logA[i, j]))

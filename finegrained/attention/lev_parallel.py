@@ -83,7 +83,9 @@ def _as_dask_array(da, K, chunk_rows: int):
     if isinstance(K, da.Array):
         if K.ndim != 2:
             raise ParameterError(f"K must be a 2-D array, got {K.ndim} dimensions")
-        return K.rechunk({1: -1}).astype(np.float64)
+        # an empty row chunk has no column maxima (dask's max over it raises); its rows are none, so drop it
+        rows = tuple(c for c in K.chunks[0] if c) or (0,)
+        return K.rechunk({0: rows, 1: -1}).astype(np.float64)
     if isinstance(K, Sequence) and not isinstance(K, np.ndarray) and len(K) and np.ndim(K[0]) == 2:
         return da.concatenate([da.from_array(np.asarray(c, dtype=np.float64), chunks=-1) for c in K], axis=0)
     arr = np.asarray(K, dtype=np.float64)

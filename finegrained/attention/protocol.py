@@ -47,6 +47,10 @@ KINDS = ("none", "additive", "relative", "log")
 ENTRY_POINT_GROUP = "finegrained.oracles"
 
 
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
 # one shortening rule for every refusal message of the attention package
 _short_repr = short_repr
 
@@ -150,17 +154,16 @@ class Certificate:
         if self.kind == "none":
             object.__setattr__(self, "log_bound", math.inf)
             return
+        what = f"{_article(self.kind)} {self.kind} certificate"
         try:
             b = np.asarray(self.log_bound, dtype=np.float64)
         except (TypeError, ValueError):
-            raise NumericalError(
-                f"a {self.kind} certificate needs a real log-bound, got {_short_repr(self.log_bound)}") from None
+            raise NumericalError(f"{what} needs a real log-bound, got {_short_repr(self.log_bound)}") from None
         except OverflowError:  # a Python int beyond float64: refused like any argument float64 cannot hold
             raise ParameterError(
-                f"a {self.kind} certificate needs a log-bound within float64 range, got {_short_repr(self.log_bound)}"
-            ) from None
+                f"{what} needs a log-bound within float64 range, got {_short_repr(self.log_bound)}") from None
         if np.isnan(b).any() or np.isposinf(b).any():
-            raise NumericalError(f"a {self.kind} certificate has a NaN or infinite bound: it certifies nothing")
+            raise NumericalError(f"{what} has a NaN or infinite bound: it certifies nothing")
         if self.kind == "relative" and (b >= 0).any():
             raise NumericalError("a relative error bound >= 1 does not fix the sign of the output: it certifies "
                                  "nothing")
@@ -211,15 +214,18 @@ class Certificate:
             neg = LogArray(-err.sign, b)
             return _outward(CertifiedOutput(value, log_add(value, neg), log_add(value, err)), exact=np.isneginf(b))
         # relative or log: the sign is certified and only the magnitude is uncertain.
-        if self.kind == "relative":
-            rho = np.exp(b)
-            down, up = -np.log1p(rho), -np.log1p(-rho)  # T in [T~/(1+rho), T~/(1-rho)] for T~ > 0
-        else:
-            delta = np.exp(b)
-            down, up = -delta, delta
-        pos = value.sign > 0
-        lo_log = np.where(value.sign == 0, -np.inf, value.log_abs + np.where(pos, down, up))
-        hi_log = np.where(value.sign == 0, -np.inf, value.log_abs + np.where(pos, up, down))
+        # an overflow here is reported as one NumericalError below, not as numpy warnings before it (e^b past
+        # float64, or -inf + inf on the zero entries that np.where then discards)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if self.kind == "relative":
+                rho = np.exp(b)
+                down, up = -np.log1p(rho), -np.log1p(-rho)  # T in [T~/(1+rho), T~/(1-rho)] for T~ > 0
+            else:
+                delta = np.exp(b)
+                down, up = -delta, delta
+            pos = value.sign > 0
+            lo_log = np.where(value.sign == 0, -np.inf, value.log_abs + np.where(pos, down, up))
+            hi_log = np.where(value.sign == 0, -np.inf, value.log_abs + np.where(pos, up, down))
         if np.isposinf(hi_log).any() or np.isposinf(lo_log).any():
             raise NumericalError("a certified bound overflows the log range")
         return _outward(CertifiedOutput(value, LogArray(value.sign, lo_log), LogArray(value.sign, hi_log)),

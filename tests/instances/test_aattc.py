@@ -101,3 +101,10 @@ def test_dense_reference_refuses_too_many_scores_with_one_message():
     with pytest.raises(ParameterError) as info:
         inst.brute_force_solve()
     assert str(info.value) == "dense AAttC solve limited to 16777216 scores, instance has 16785409"
+
+
+def test_brute_force_refuses_an_instance_without_keys():
+    # 0/0 has no value; exact refuses the same input
+    inst = AAttCInstance(np.ones((2, 1)), np.zeros((0, 1)), np.zeros((0, 1)), B=1.0, log_eps_a=0.0, scale=1.0)
+    with pytest.raises(ParameterError, match="attention needs at least one key; this instance has none"):
+        inst.brute_force_solve()

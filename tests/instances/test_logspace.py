@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from instances.errors import NumericalError
+from instances.errors import NumericalError, ParameterError
 from instances.logspace import LOG_HUGE, LOG_TINY, LogArray, log_add, logsumexp
 
 finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False, allow_subnormal=False)
@@ -146,3 +146,15 @@ def test_contract_dtypes_messages_and_boundaries():
     assert logsumexp(np.empty((3, 0)), axis=-1).shape == (3,)
     assert logsumexp(np.empty((0, 2)), axis=-2).shape == (2,)
     assert logsumexp(np.array([[1, 1]]), axis=-1)[0] == pytest.approx(1 + np.log(2))  # integer input
+
+
+def test_add_scalar_error_takes_only_plus_or_minus_one():
+    x = LogArray.from_float(np.array([1.0, 2.0]))
+    np.testing.assert_allclose(x.add_scalar_error(0.0, np.array([-1, 1])).to_float(), [0.0, 3.0], rtol=1e-15)
+    np.testing.assert_allclose(x.add_scalar_error(0.0, -1.0).to_float(), [0.0, 1.0], rtol=1e-15)
+    # the int8 cast used to truncate -1.5 to -1 and to overflow on 256
+    for bad in (256, -1.5, 0, 2, "x", np.array([1, 0])):
+        with pytest.raises(ParameterError, match="direction must hold \\+1 or -1 per entry"):
+            x.add_scalar_error(0.0, bad)
+    with pytest.raises(ParameterError, match=r"direction of shape \(3,\) does not broadcast to \(2,\)"):
+        x.add_scalar_error(0.0, np.array([1, 1, -1]))

@@ -243,3 +243,17 @@ def test_a_cache_of_exact_keeps_the_certificate_and_any_other_bare_base_does_not
     untrusted = adversarial(lookalike, log_eps=-5.0, log_threshold=-1.0)(Q, K, V)
     assert trusted.certificate.kind == "additive" and np.allclose(trusted.certificate.log_bound, -5.0)
     assert not untrusted.certificate.certified
+
+
+def test_decisions_survive_compares_rows_not_a_broadcast():
+    truth = np.array([True, False, True])
+    column = LogArray.from_float(np.array([[3.0], [1.0], [2.5]]))
+    flat = LogArray.from_float(np.array([3.0, 1.0, 2.5]))
+    # every row clears theta = 2 by more than eps = 0.1 (an (n, 1) output was compared as an n x n broadcast)
+    assert decisions_survive(column, truth, math.log(0.1), math.log(2.0))
+    assert decisions_survive(flat, truth, math.log(0.1), math.log(2.0))
+    assert not decisions_survive(column, truth, math.log(0.6), math.log(2.0))  # row 2 pushed to 1.9 < 2
+    with pytest.raises(ParameterError, match="constrained has 2 entries, truth 3"):
+        decisions_survive(flat, truth, math.log(0.1), math.log(2.0), constrained=np.array([True, False]))
+    with pytest.raises(ParameterError, match="truth has 1 rows, the output 3"):
+        decisions_survive(flat, np.array([True]), math.log(0.1), math.log(2.0))

@@ -80,17 +80,18 @@ def test_poly_keeps_its_messages_for_other_eps():
 @pytest.mark.parametrize("kind", ["additive", "relative", "log"])
 @pytest.mark.parametrize("big", HUGE, ids=IDS)
 def test_certificate_refuses_a_huge_int_log_bound(kind, big):
+    article = "an" if kind == "additive" else "a"
     assert _message(lambda: Certificate(kind, big)) == (
-        f"a {kind} certificate needs a log-bound within float64 range, got {_short_repr(big)}")
+        f"{article} {kind} certificate needs a log-bound within float64 range, got {_short_repr(big)}")
     assert _message(lambda: Certificate(kind, [[-1.0], [big]])) == (
-        f"a {kind} certificate needs a log-bound within float64 range, got {_short_repr([[-1.0], [big]])}")
+        f"{article} {kind} certificate needs a log-bound within float64 range, got {_short_repr([[-1.0], [big]])}")
 
 
 def test_certificate_keeps_its_messages_for_other_log_bounds():
     assert _message(lambda: Certificate("additive", "x"), NumericalError) == (
-        "a additive certificate needs a real log-bound, got 'x'")
+        "an additive certificate needs a real log-bound, got 'x'")
     assert _message(lambda: Certificate("additive", math.inf), NumericalError) == (
-        "a additive certificate has a NaN or infinite bound: it certifies nothing")
+        "an additive certificate has a NaN or infinite bound: it certifies nothing")
     assert Certificate("additive", -(10**300)).log_bound == -1e300  # a big int float64 holds is a bound
     assert Certificate("none", 10**400).log_bound == math.inf  # "none" ignores its bound
 

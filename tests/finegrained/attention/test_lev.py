@@ -451,3 +451,11 @@ def test_bad_inputs_are_one_line_errors(func: str, case: tuple) -> None:
 def test_lev_attention_takes_eps_by_keyword_only() -> None:
     with pytest.raises(TypeError):
         lev_attention(np.eye(2), np.eye(2), np.eye(2), 0.1)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("p", [0.5, 1.0, 2.0, 3.0, 7.0])
+def test_heavy_entries_report_entries_equal_to_eps_for_every_p(p):
+    # A = (1/2, 1/2) for q = (1, 1) against the identity, at every p: both equal eps = 1/2 and both are reported
+    # (for p != 2 the rounding of p log|s| - log z decided the tie before each entry was widened by its own)
+    pairs = heavy_entries([[1.0, 1.0]], np.eye(2), 0.5, p=p)
+    assert sorted(map(tuple, np.asarray(pairs).tolist())) == [(0, 0), (0, 1)]

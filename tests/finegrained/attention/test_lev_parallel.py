@@ -168,3 +168,13 @@ def test_a_column_beyond_the_float_range_is_refused_like_in_memory():
     for chunk_rows in (1, 3):
         assert _message(lambda c=chunk_rows: parallel_universal_set(K, 0.1, chunk_rows=c)) == message
     assert _message(lambda: universal_set(K, 0.1)) == message
+
+
+def test_a_dask_array_with_empty_row_chunks():
+    # dask's own column max raised on a 0-row chunk; such chunks hold no keys and are dropped
+    K = np.random.default_rng(0).normal(size=(5, 3))
+    for chunks in (((2, 0, 3), (3,)), ((0, 5), (3,)), ((5, 0), (3,)), ((1, 0, 0, 4), (1, 2))):
+        got = parallel_universal_set(da.from_array(K, chunks=chunks), 0.3, scheduler="synchronous")
+        assert got.tolist() == universal_set(K, 0.3).tolist()
+    empty = parallel_universal_set(da.from_array(np.zeros((0, 3)), chunks=((0,), (3,))), 0.3, scheduler="synchronous")
+    assert empty.tolist() == [] and empty.dtype == np.int64

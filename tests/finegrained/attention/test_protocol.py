@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -244,3 +245,13 @@ def test_a_bound_on_no_entries_is_described():
         assert c.describe() == f"{kind} error <= 0"
         assert c.to_dict()["log_bound"] is None and c.to_dict()["description"] == f"{kind} error <= 0"
     assert Certificate("additive", np.array([[-3.0, -2.0]])).worst_log_bound == -2.0
+
+
+def test_an_overflowing_log_certificate_is_one_error_without_warnings():
+    value = LogArray(np.array([[1, 0]]), np.array([[2.0, -np.inf]]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e^800 and -inf + inf used to warn before the NumericalError
+        with pytest.raises(NumericalError, match="a certified bound overflows the log range"):
+            Certificate("log", 800.0).apply(value)
+        up = Certificate("log", 700.0).apply(value).upper
+    assert up.log_abs[0, 0] == pytest.approx(2.0 + np.exp(700.0), rel=1e-12) and up.sign[0, 1] == 0
