@@ -18,12 +18,22 @@ from .ov import VectorSets
 
 
 def _as_int_matrix(name: str, x) -> np.ndarray:
-    arr = np.asarray(x)
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"{name} must be a 2-D integer matrix ({exc})") from None
     if arr.ndim != 2:
         raise ParameterError(f"{name} must be a 2-D integer matrix, got shape {arr.shape}")
+    if arr.size and arr.dtype.kind not in "biuf":
+        # object arrays: Python ints beyond int64 (10**30), strings, ...
+        raise ParameterError(f"{name} must contain only integers that fit in int64, got dtype {arr.dtype}")
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
         if not (np.isfinite(arr).all() and np.all(arr == np.round(arr))):
             raise ParameterError(f"{name} must contain only integers")
+    # the int64 cast wraps silently (1e300 and uint64 2**63 become -2**63): check the range first
+    if arr.size and (arr.max() > np.iinfo(np.int64).max or arr.min() < np.iinfo(np.int64).min
+                     or (arr.dtype.kind == "f" and np.abs(arr).max() >= 2.0**63)):
+        raise ParameterError(f"{name} must contain only integers that fit in int64")
     return arr.astype(np.int64)
 
 

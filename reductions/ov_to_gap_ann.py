@@ -72,8 +72,8 @@ class OVToGapANN(Reduction):
         if instance.dim == 0:
             A = np.zeros((instance.n_a, 1), dtype=np.uint8)
             B = np.zeros((instance.n_b, 1), dtype=np.uint8)
-        fa = np.stack([1 - A, A, np.zeros_like(A)], axis=2).reshape(A.shape[0], -1)
-        gb = np.stack([np.ones_like(B), 1 - B, B], axis=2).reshape(B.shape[0], -1)
+        fa = np.stack([1 - A, A, np.zeros_like(A)], axis=2).reshape(A.shape[0], 3 * A.shape[1])  # -1 fails at 0 rows
+        gb = np.stack([np.ones_like(B), 1 - B, B], axis=2).reshape(B.shape[0], 3 * B.shape[1])
         _, t, eps = gadget_parameters(instance.dim)
         return GapANNInstance(balance(fa), balance(gb), t=t, eps=eps)
 

@@ -92,3 +92,11 @@ def test_instance_refuses_bad_input_with_whole_messages(A, B, tau, message):
     with pytest.raises(ParameterError) as info:
         MaxIPInstance(A, B, tau)
     assert str(info.value) == message
+
+
+@pytest.mark.parametrize("bad", [[[1e300]], np.array([[2**63]], dtype=np.uint64), [[10**30]], [["a"]], [[2.0**63]]])
+def test_integers_beyond_int64_are_refused_not_wrapped(bad):
+    # the int64 cast wrapped 1e300 and 2**63 to -2**63 silently; a Python int 10**30 leaked a TypeError
+    with pytest.raises(ParameterError, match="A must contain only integers that fit in int64"):
+        MaxIPInstance(bad, [[1]], 0)
+    assert MaxIPInstance([[2**62]], [[1]], 0).A.tolist() == [[2**62]]
