@@ -84,6 +84,7 @@ def test_bad_input_is_a_reduction_error():
 def test_an_ov_instance_without_rows_on_one_side():
     # reshape(n, -1) cannot infer the width of 0 rows: the 3m width is given explicitly
     width = OVToGapANN().forward(OVInstance([[0, 1, 1]], [[1, 0, 0]])).A.shape[1]
-    for A, B in ((np.zeros((0, 3)), [[0, 1, 1]]), ([[0, 1, 1]], np.zeros((0, 3))), (np.zeros((0, 3)), np.zeros((0, 3)))):
+    empty = np.zeros((0, 3))
+    for A, B in ((empty, [[0, 1, 1]]), ([[0, 1, 1]], empty), (empty, empty)):
         g = OVToGapANN().forward(OVInstance(A, B))
         assert g.A.shape == (len(A), width) and g.B.shape == (len(B), width)
