@@ -433,8 +433,12 @@ def lewis_weights(K, p: float, *, tol: float = 1e-10, max_iter: int = 1000) -> n
     alpha, factor = _lewis_step_size(p), _distance_factor(p)
     step = np.inf
     for _ in range(max_iter):
-        B = Kl * np.exp((0.5 - 1.0 / p) * x)[:, None]
-        x_new = (1.0 - alpha) * x + alpha * 0.5 * p * _log_quad(_row_space(B), Kl)
+        # row factors w^(1/2 - 1/p) shifted so that the largest is 1: for small p the exponent is large (-499.5 at
+        # p = 0.002) and the unshifted factors overflow; scaling B by e^-m adds exactly 2m to every log quad form
+        e = (0.5 - 1.0 / p) * x
+        m = float(np.max(e))
+        B = Kl * np.exp(e - m)[:, None]
+        x_new = (1.0 - alpha) * x + alpha * 0.5 * p * (_log_quad(_row_space(B), Kl) - 2.0 * m)
         if not np.isfinite(x_new).all():
             raise NumericalError(f"Lewis weight iteration for p={p} produced a zero or non-finite weight")
         step = float(np.max(np.abs(x_new - x)))
@@ -467,9 +471,12 @@ def _svd(K: np.ndarray) -> tuple[np.ndarray, _RowSpace]:
     n, d = K.shape
     if n == 0 or d == 0:
         return np.zeros(n), _RowSpace(s=np.zeros(d), Vt=np.eye(d), rank=0)
-    U, s, Vt = np.linalg.svd(K, full_matrices=False)
-    if s.size < d:  # n < d: complete V^T so that gram_quad sees every direction (with singular value 0)
-        _, _, Vt = np.linalg.svd(K, full_matrices=True)
+    try:
+        U, s, Vt = np.linalg.svd(K, full_matrices=False)
+        if s.size < d:  # n < d: complete V^T so that gram_quad sees every direction (with singular value 0)
+            _, _, Vt = np.linalg.svd(K, full_matrices=True)
+    except np.linalg.LinAlgError:
+        raise NumericalError(f"the SVD of a {n} x {d} matrix did not converge") from None
         s = np.concatenate([s, np.zeros(d - s.size)])
     s_max = float(s[0])
     r = int(np.count_nonzero(s > _rank_tol(s_max, n, d))) if s_max > 0 else 0

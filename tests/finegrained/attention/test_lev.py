@@ -459,3 +459,13 @@ def test_heavy_entries_report_entries_equal_to_eps_for_every_p(p):
     # (for p != 2 the rounding of p log|s| - log z decided the tie before each entry was widened by its own)
     pairs = heavy_entries([[1.0, 1.0]], np.eye(2), 0.5, p=p)
     assert sorted(map(tuple, np.asarray(pairs).tolist())) == [(0, 0), (0, 1)]
+
+
+def test_lewis_weights_at_a_tiny_p_refuse_cleanly():
+    # w^(1/2 - 1/p) at p = 0.002 has exponent -499.5: the unshifted row factors overflowed and numpy's SVD raised
+    # a raw LinAlgError; the shifted ones underflow for all but the largest rows, which is one NumericalError
+    K = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [2.0, -1.0], [0.5, 3.0]])
+    with pytest.raises(NumericalError, match="Lewis weight iteration for p=0.002 produced a zero or non-finite"):
+        lewis_weights(K, 0.002)
+    w = lewis_weights(K, 0.05)  # small but workable: the weights still sum to the rank
+    assert w.sum() == pytest.approx(2.0, abs=1e-8) and (w > 0).all()
