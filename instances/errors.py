@@ -6,6 +6,7 @@ them into one clear line on stderr instead of a traceback.
 
 from __future__ import annotations
 
+import decimal
 import math
 import numbers
 
@@ -84,9 +85,9 @@ def short_repr(x: object, limit: int = 60) -> str:
 def real_number(name: str, x: object, *, finite: bool = True) -> float:
     """``x`` as a Python float, or :class:`ParameterError` naming ``name``.
 
-    Real numbers (ints, floats, numpy scalars, Fractions) are accepted; bools, complex numbers and strings are
-    refused, as are NaN, infinities (unless ``finite`` is false) and ints beyond float64's range, whose
-    ``float()`` would leak an OverflowError.
+    Real numbers (ints, floats, numpy scalars and 0-d arrays, Fractions, Decimals) are accepted; bools, complex
+    numbers and strings are refused, as are NaN, infinities (unless ``finite`` is false) and ints beyond float64's
+    range, whose ``float()`` would leak an OverflowError.
 
     Examples
     --------
@@ -97,7 +98,9 @@ def real_number(name: str, x: object, *, finite: bool = True) -> float:
     ...
     instances.errors.ParameterError: factor must be a real number, got '8'
     """
-    if isinstance(x, bool) or type(x).__name__ == "bool_" or not isinstance(x, numbers.Real):
+    if type(x).__module__ == "numpy" and getattr(x, "shape", None) == () and x.dtype.kind in "iuf":
+        x = x.item()  # a 0-d array (np.array(1e-3)) or a numpy scalar: its Python value
+    if isinstance(x, bool) or not isinstance(x, numbers.Real | decimal.Decimal):
         raise ParameterError(f"{name} must be a real number, got {short_repr(x)}")
     try:
         value = float(x)

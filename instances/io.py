@@ -66,7 +66,10 @@ def parse_byte_size(text: str, what: str = "size") -> int:
     >>> parse_byte_size("1.5G"), parse_byte_size("512MiB"), parse_byte_size("4096")
     (1610612736, 536870912, 4096)
     """
-    m = re.fullmatch(r"\s*([0-9]+\.?[0-9]*|\.[0-9]+)\s*([KMGT]?)(?:i?B)?\s*", str(text), flags=re.I)
+    # unambiguous digits (no backtracking between two digit runs) and at most 1000 of them (a longer size is no
+    # limit anyone means, and Fraction refuses past Python's 4300-digit str() limit)
+    m = re.fullmatch(r"\s*([0-9]{1,1000}(?:\.[0-9]{0,1000})?|\.[0-9]{1,1000})\s*([KMGT]?)(?:i?B)?\s*", str(text),
+                     flags=re.I)
     if not m:
         raise ParameterError(f"cannot read {what} {short_repr(text)}; expected a number with an optional K/M/G/T "
                              "suffix")

@@ -17,12 +17,12 @@ from .errors import ParameterError
 from .ov import VectorSets
 
 
-def _as_int_matrix(name: str, x) -> np.ndarray:
+def _as_int_array(name: str, x, ndim: int | None) -> np.ndarray:
     try:
         arr = np.asarray(x)
     except (TypeError, ValueError) as exc:
-        raise ParameterError(f"{name} must be a 2-D integer matrix ({exc})") from None
-    if arr.ndim != 2:
+        raise ParameterError(f"{name} must be integers ({exc})") from None
+    if ndim is not None and arr.ndim != ndim:
         raise ParameterError(f"{name} must be a 2-D integer matrix, got shape {arr.shape}")
     if arr.size and arr.dtype.kind not in "biuf":
         # object arrays: Python ints beyond int64 (10**30), strings, ...
@@ -31,10 +31,13 @@ def _as_int_matrix(name: str, x) -> np.ndarray:
         if not (np.isfinite(arr).all() and np.all(arr == np.round(arr))):
             raise ParameterError(f"{name} must contain only integers")
     # the int64 cast wraps silently (1e300 and uint64 2**63 become -2**63): check the range first
-    if arr.size and (arr.max() > np.iinfo(np.int64).max or arr.min() < np.iinfo(np.int64).min
-                     or (arr.dtype.kind == "f" and np.abs(arr).max() >= 2.0**63)):
+    if arr.size and (int(arr.max()) > np.iinfo(np.int64).max or int(arr.min()) < np.iinfo(np.int64).min):
         raise ParameterError(f"{name} must contain only integers that fit in int64")
     return arr.astype(np.int64)
+
+
+def _as_int_matrix(name: str, x) -> np.ndarray:
+    return _as_int_array(name, x, 2)
 
 
 @dataclass(frozen=True)
@@ -64,10 +67,21 @@ class MaxIPInstance(VectorSets):
         A, B = _as_int_matrix("A", self.A), _as_int_matrix("B", self.B)
         if A.shape[1] != B.shape[1]:
             raise ParameterError(f"A has dimension {A.shape[1]} but B has {B.shape[1]}")
-        tau = np.asarray(self.tau)
-        if tau.size and not np.all(tau == np.round(tau)):
-            raise ParameterError("thresholds tau must be integers")
-        tau = np.broadcast_to(tau.astype(np.int64), (A.shape[0],)).copy()
+        # every inner product (and the search's lo + hi over [-R, R]) must stay exact in int64
+        R = A.shape[1] * (int(np.abs(A).max(initial=0)) * int(np.abs(B).max(initial=0)))
+        if R >= 2**62:
+            raise ParameterError(f"inner products of A and B could reach {R:.3g} = d max|a| max|b|, beyond the "
+                                 "2^62 that int64 arithmetic keeps exact")
+        try:
+            tau = _as_int_array("thresholds tau", self.tau, None)
+        except ParameterError as exc:
+            raise ParameterError(str(exc).replace("must contain only integers", "must be integers")) from None
+        if tau.size and np.abs(tau).max() >= 2**62:
+            raise ParameterError("thresholds tau must lie within +-2^62 (int64 arithmetic)")
+        try:
+            tau = np.broadcast_to(tau, (A.shape[0],)).copy()
+        except ValueError:
+            raise ParameterError(f"thresholds tau of shape {tau.shape} do not fit {A.shape[0]} rows") from None
         object.__setattr__(self, "A", A)
         object.__setattr__(self, "B", B)
         object.__setattr__(self, "tau", tau)

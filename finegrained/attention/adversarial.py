@@ -182,6 +182,22 @@ def adversarial(
     return oracle
 
 
+def _row_problem(u: LogArray, truth, constrained) -> tuple[LogArray, np.ndarray, np.ndarray]:
+    """``u`` as one value per row (shape ``(n,)``; an ``(n, 1)`` column is flattened), with ``truth`` and the
+    ``constrained`` mask checked to have ``n`` entries: a ParameterError, not a numpy broadcast or reshape error."""
+    if len(u.shape) == 2 and u.shape[1] == 1:
+        u = LogArray(u.sign[:, 0], u.log_abs[:, 0])
+    if len(u.shape) != 1:
+        raise ParameterError(f"the output must hold one value per row, shape (n,) or (n, 1), got {u.shape}")
+    truth = np.asarray(truth, dtype=bool).reshape(-1)
+    if truth.size != u.shape[0]:
+        raise ParameterError(f"truth has {truth.size} rows, the output {u.shape[0]}")
+    mask = np.ones(truth.size, dtype=bool) if constrained is None else np.asarray(constrained, dtype=bool).reshape(-1)
+    if mask.size != truth.size:
+        raise ParameterError(f"constrained has {mask.size} entries, truth {truth.size}")
+    return u, truth, mask
+
+
 def decisions_survive(
     u: LogArray, truth: np.ndarray, log_eps: float, log_threshold: float, constrained: np.ndarray | None = None
 ) -> bool:
@@ -189,17 +205,10 @@ def decisions_survive(
 
     ``constrained`` masks the rows whose answer matters (rows outside the Gap-ANN promise may go either way).
     """
-    truth = np.asarray(truth, dtype=bool).reshape(-1)
-    if len(u.shape) == 0 or truth.size != u.shape[0]:
-        raise ParameterError(f"truth has {truth.size} rows, the output {u.shape[0] if u.shape else 0}")
-    pushed = push_towards_threshold(u, log_eps, log_threshold, truth, constrained)
+    u, truth, mask = _row_problem(u, truth, constrained)
+    pushed = push_towards_threshold(u, log_eps, log_threshold, truth, mask)
     yes = (pushed.sign > 0) & (pushed.log_abs >= log_threshold)
-    # truth is per row: compared along the rows of an (n, 1) or (n, d) output, never broadcast across them
-    rows = (truth.size,) + (1,) * (len(u.shape) - 1)
-    ok = yes == truth.reshape(rows)
-    if constrained is not None:
-        ok = ok | ~np.asarray(constrained, dtype=bool).reshape(rows)
-    return bool(ok.all())
+    return bool(((yes == truth) | ~mask).all())
 
 
 def max_tolerated_log_eps(
@@ -240,8 +249,7 @@ def max_tolerated_log_eps(
         ``L``, or ``-inf`` if even ``eps -> 0`` gives a wrong decision (the exact answer itself is wrong), or
         ``+inf`` if no row is constrained.
     """
-    truth = np.asarray(truth, dtype=bool)
-    mask = np.ones(truth.shape, dtype=bool) if constrained is None else np.asarray(constrained, dtype=bool)
+    u, truth, mask = _row_problem(u, truth, constrained)
     if not mask.any():
         return math.inf
     if not decisions_survive(u, truth, -math.inf, log_threshold, mask):
@@ -269,8 +277,7 @@ def analytic_log_slack(
 ) -> float:
     """``log min_i |u_i - theta|`` over the constrained rows, computed in log space (the closed form of
     :func:`max_tolerated_log_eps`); ``-inf`` if a row already sits on the wrong side."""
-    truth = np.asarray(truth, dtype=bool)
-    mask = np.ones(truth.shape, dtype=bool) if constrained is None else np.asarray(constrained, dtype=bool)
+    u, truth, mask = _row_problem(u, truth, constrained)
     if not mask.any():
         return math.inf
     theta = LogArray(np.ones(u.shape, dtype=np.int8), np.full(u.shape, float(log_threshold)))

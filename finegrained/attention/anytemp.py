@@ -319,9 +319,9 @@ def _bessel_i(R: float, kmax: int) -> tuple[np.ndarray, np.ndarray]:
         term = 1.0
         for j in range(1, k + 1):
             term *= half / j
-        if not term >= sys.float_info.min:
-            # a subnormal (or zero) first term has no relative error bound, and a zero one would never let the
-            # stopping test below (term < 1e-18 total) become true
+        if not term >= sys.float_info.min / 1e-18:
+            # below ~2e-290 the stopping test's 1e-18 * total underflows to 0 and never becomes true (a subnormal
+            # or zero term, which has no relative error bound, would loop forever as well)
             raise NumericalError(f"I_{k}({R:g}) underflows float64: its first term (R/2)^k / k! = {term:g}")
         total, m = term, 0
         while True:

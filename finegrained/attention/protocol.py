@@ -215,8 +215,8 @@ class Certificate:
             return _outward(CertifiedOutput(value, log_add(value, neg), log_add(value, err)), exact=np.isneginf(b))
         # relative or log: the sign is certified and only the magnitude is uncertain.
         # an overflow here is reported as one NumericalError below, not as numpy warnings before it (e^b past
-        # float64, or -inf + inf on the zero entries that np.where then discards)
-        with np.errstate(over="ignore", invalid="ignore"):
+        # float64, log1p(-1) when rho rounds to 1, or -inf + inf on the zero entries that np.where then discards)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             if self.kind == "relative":
                 rho = np.exp(b)
                 down, up = -np.log1p(rho), -np.log1p(-rho)  # T in [T~/(1+rho), T~/(1-rho)] for T~ > 0

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from instances.errors import ParameterError
+from instances.errors import ParameterError, short_repr
 from instances.generators import random_ksat
 from reductions import path
 
@@ -73,10 +73,10 @@ def clause_count(ratio: float, n: int) -> int:
     except (TypeError, ValueError, OverflowError):
         r = math.nan
     if isinstance(ratio, (str, bytes, bool)) or not (math.isfinite(r) and r > 0):
-        raise ParameterError(f"--ratio must be a finite positive number, got {ratio!r:.60}")
+        raise ParameterError(f"--ratio must be a finite positive number, got {short_repr(ratio)}")
     m = r * n
     if not m < MAX_CLAUSES:
-        raise ParameterError(f"--ratio {ratio:g} gives {m:.3g} clauses at N = {n}; at most 2^53 are supported")
+        raise ParameterError(f"--ratio {r:g} gives {m:.3g} clauses at N = {n}; at most 2^53 are supported")
     return round(m)
 
 
@@ -92,7 +92,7 @@ def check_arguments(*, vars_min: int, vars_max: int, step: int, ratio: float, re
     if step < 1 or repeat < 1:
         raise ParameterError(f"--step and --repeat must be positive, got {step} and {repeat}")
     if clause_count(ratio, vars_min) < 1:
-        raise ParameterError(f"--ratio {ratio:g} gives no clauses at N = {vars_min}; use a larger ratio")
+        raise ParameterError(f"--ratio {float(ratio):g} gives no clauses at N = {vars_min}; use a larger ratio")
     grid = list(range(vars_min, vars_max + 1, step))
     n_top = grid[-1]
     m_top = clause_count(ratio, n_top)

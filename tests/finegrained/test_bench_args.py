@@ -146,7 +146,11 @@ def test_clause_count_refuses_what_round_cannot_count():
     from finegrained.bench.chain import clause_count
 
     assert clause_count(4.26, 20) == 85 and clause_count(1, 2**52) == 2**52
-    for ratio in (1e308, float("inf"), float("nan"), 0.0, -1.0, "4", True, 10**400, 2.0**53):
+    from fractions import Fraction
+
+    assert clause_count(Fraction(17, 4), 20) == 85
+    for ratio in (1e308, float("inf"), float("nan"), 0.0, -1.0, "4", True, 10**400, 2.0**53, 10**5000,
+                  Fraction(10**300)):
         with pytest.raises(ParameterError, match="--ratio"):
             clause_count(ratio, 2)
 

@@ -148,6 +148,13 @@ def test_parse_byte_size():
             parse_byte_size(bad)
     # read exactly, however long: an 80-digit size is a (huge) limit, not a float overflow
     assert parse_byte_size("9" * 80) == int("9" * 80) and parse_byte_size("9" * 80 + "K") == int("9" * 80) * 1024
+    # past 1000 digits, or a long run that does not match, is refused at once (Fraction raised a raw ValueError
+    # past 4300 digits, and two adjacent digit runs in the pattern backtracked quadratically)
+    t0 = time.monotonic()
+    for bad in ("1" * 5000, "1" * 20000 + "x", "1" * 1001):
+        with pytest.raises(ParameterError, match="cannot read size"):
+            parse_byte_size(bad)
+    assert time.monotonic() - t0 < 5
 
 
 def test_devices_are_refused_at_once():

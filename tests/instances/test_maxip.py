@@ -99,4 +99,23 @@ def test_integers_beyond_int64_are_refused_not_wrapped(bad):
     # the int64 cast wrapped 1e300 and 2**63 to -2**63 silently; a Python int 10**30 leaked a TypeError
     with pytest.raises(ParameterError, match="A must contain only integers that fit in int64"):
         MaxIPInstance(bad, [[1]], 0)
-    assert MaxIPInstance([[2**62]], [[1]], 0).A.tolist() == [[2**62]]
+    assert MaxIPInstance([[2**61]], [[1]], 0).A.tolist() == [[2**61]]
+
+
+def test_inner_products_and_thresholds_stay_inside_int64():
+    # 2^32 * 2^32 wrapped to 0 (a wrong "no"), tau = 1e300 or 2^63 wrapped to -2^63 (a wrong "yes"), and the
+    # search's lo + hi overflowed (a hang)
+    with pytest.raises(ParameterError, match=r"could reach 1\.84e\+19 = d max\|a\| max\|b\|, beyond the 2\^62"):
+        MaxIPInstance([[2**32]], [[2**32]], 1)
+    with pytest.raises(ParameterError, match="could reach"):
+        MaxIPInstance([[3 * 2**61]], [[1]], 0)
+    for tau in (1e300, 2**63, 10**30, "1"):
+        with pytest.raises(ParameterError, match="thresholds tau must be integers"):
+            MaxIPInstance([[1]], [[1]], tau)
+    with pytest.raises(ParameterError, match=r"thresholds tau must lie within \+-2\^62"):
+        MaxIPInstance([[1]], [[1]], 2**62)
+    with pytest.raises(ParameterError, match=r"thresholds tau of shape \(2,\) do not fit 1 rows"):
+        MaxIPInstance([[1]], [[1]], [1, 2])
+    big = 2**61 - 1
+    assert max_inner_products([[-big]], [[1]], lambda inst: inst.brute_force_solve()).tolist() == [-big]
+    assert MaxIPInstance([[2**31]], [[2**30]], 2**61).brute_force_solve().yes.tolist() == [True]

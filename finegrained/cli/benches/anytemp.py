@@ -20,6 +20,7 @@ from ..argtypes import (
     pos_int,
     single,
 )
+from ..formatting import fmt
 
 DESCRIPTION = ("Any-temperature attention against exact attention. For every key law, head dimension d and entry "
                "bound B (Q, K, V uniform in [-B, B], score scale 1, so scores reach d B^2) and n = 2^K queries and "
@@ -73,9 +74,9 @@ def format_text(res) -> str:
         ex = f"{c['exact_seconds']:.3g}{'*' if c['exact_extrapolated'] else ''}"
         lines.append(f"| {c['law']} | {c['d']} | {c['B']:g} | {c['n']} | {c['seconds']:.3g} | {ex} "
                      f"| {c['max_error']:.2e} | {c['bound_sampled']:.2e} | {'yes' if c['ok'] else 'NO'} "
-                     f"| {c['visited']:.1f} | {c['crossing']:.1f}/{c['crossing_max']} "
-                     f"| {c['accepted']:.1f} ({c['degree_used']:.1f}) | {c['exact_keys']:.1f} "
-                     f"| {c['search_visits']:.1f} | {plan} |")
+                     f"| {fmt(c['visited'], '.1f')} | {fmt(c['crossing'], '.1f')}/{fmt(c['crossing_max'], 'd')} "
+                     f"| {fmt(c['accepted'], '.1f')} ({fmt(c['degree_used'], '.1f')}) | {fmt(c['exact_keys'], '.1f')} "
+                     f"| {fmt(c['search_visits'], '.1f')} | {plan} |")
     lines += ["", "`*`: exact time extrapolated from the sampled rows (time on the rows x n / rows).", "",
               "| law | d | B | exponent of anytemp time in n | exponent of exact time | anytemp (s) at max n |",
               "|---|---|---|---|---|---|"]

@@ -257,3 +257,13 @@ def test_decisions_survive_compares_rows_not_a_broadcast():
         decisions_survive(flat, truth, math.log(0.1), math.log(2.0), constrained=np.array([True, False]))
     with pytest.raises(ParameterError, match="truth has 1 rows, the output 3"):
         decisions_survive(flat, np.array([True]), math.log(0.1), math.log(2.0))
+    # the same checks before the early return at eps = 0, and in the two functions built on it
+    with pytest.raises(ParameterError, match="constrained has 2 entries, truth 3"):
+        decisions_survive(flat, truth, -math.inf, math.log(2.0), constrained=np.array([True, False]))
+    with pytest.raises(ParameterError, match="constrained has 1 entries, truth 3"):
+        max_tolerated_log_eps(flat, truth, math.log(2.0), constrained=np.array([True]))
+    with pytest.raises(ParameterError, match=r"one value per row, shape \(n,\) or \(n, 1\), got \(3, 2\)"):
+        analytic_log_slack(LogArray.from_float(np.ones((3, 2))), truth, 0.0)
+    # an (n, 1) column gives the same slack as its rows (it gave -inf: an n x n broadcast of the truths)
+    assert analytic_log_slack(column, truth, math.log(2.0)) == analytic_log_slack(flat, truth, math.log(2.0))
+    assert max_tolerated_log_eps(column, truth, math.log(2.0)) == max_tolerated_log_eps(flat, truth, math.log(2.0))

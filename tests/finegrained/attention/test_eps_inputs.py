@@ -115,8 +115,9 @@ def test_every_eps_refuses_strings_bools_and_complex_alike(bad):
 
 
 def test_every_eps_accepts_numpy_and_fraction_reals():
+    from decimal import Decimal
     from fractions import Fraction
 
-    for good in (np.float32(0.01), np.float64(0.01), Fraction(1, 100)):
+    for good in (np.float32(0.01), np.float64(0.01), Fraction(1, 100), Decimal("0.01"), np.array(0.01)):
         assert anytemp(Q, K, V, eps=good).error_bound <= 0.0100001
         assert np.isfinite(poly_grad(Q, K, V, DO, eps=good).dQ).all()

@@ -254,4 +254,6 @@ def test_an_overflowing_log_certificate_is_one_error_without_warnings():
         with pytest.raises(NumericalError, match="a certified bound overflows the log range"):
             Certificate("log", 800.0).apply(value)
         up = Certificate("log", 700.0).apply(value).upper
+        with pytest.raises(NumericalError):  # rho rounds to 1: log1p(-1) divided by zero before the refusal
+            Certificate("relative", -1e-300).apply(LogArray.from_float(np.array([[0.5], [0.0]])))
     assert up.log_abs[0, 0] == pytest.approx(2.0 + np.exp(700.0), rel=1e-12) and up.sign[0, 1] == 0
