@@ -30,8 +30,10 @@ The softmax case has no size-independent universal set (keys on a circle); :func
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -433,10 +435,11 @@ def lewis_weights(K, p: float, *, tol: float = 1e-10, max_iter: int = 1000) -> n
     alpha, factor = _lewis_step_size(p), _distance_factor(p)
     step = np.inf
     for _ in range(max_iter):
-        # row factors w^(1/2 - 1/p) shifted so that the largest is 1: for small p the exponent is large (-499.5 at
-        # p = 0.002) and the unshifted factors overflow; scaling B by e^-m adds exactly 2m to every log quad form
+        # for small p the exponent of the row factors w^(1/2 - 1/p) is large (-499.5 at p = 0.002) and they
+        # overflow: then they are shifted so that the largest is 1 (scaling B by e^-m adds exactly 2m to every log
+        # quad form); otherwise left alone, as the rank decisions of an ill-conditioned K are sensitive to rounding
         e = (0.5 - 1.0 / p) * x
-        m = float(np.max(e))
+        m = float(np.max(e)) if np.max(e) > 600.0 else 0.0
         B = Kl * np.exp(e - m)[:, None]
         x_new = (1.0 - alpha) * x + alpha * 0.5 * p * (_log_quad(_row_space(B), Kl) - 2.0 * m)
         if not np.isfinite(x_new).all():
@@ -700,6 +703,19 @@ def _null_rows(log_norm: np.ndarray, noise2: np.ndarray, d: int) -> np.ndarray:
     return ~(log_norm > log_noise)
 
 
+#: Most exact products (q_c k_jc as rationals) one heavy_entries call may spend on scores that float64 cannot
+#: resolve; past it the call refuses rather than drop or misjudge an entry.
+_MAX_EXACT_PRODUCTS = 2_000_000
+
+
+def _exact_scores(q: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """``<q, k_j>`` for each row of ``K``, correctly rounded: the sum of exact rational products (every float is a
+    dyadic rational), for the scores whose floating-point value is within its own rounding error of zero."""
+    fq = [(c, Fraction(float(v))) for c, v in enumerate(q) if v != 0.0]
+    return np.array([float(sum((f * Fraction(float(k[c])) for c, f in fq if k[c] != 0.0), Fraction(0)))
+                     for k in K])
+
+
 def _heavy(Q, K, eps, p, tol) -> tuple[np.ndarray, np.ndarray]:
     Q, K = _matrix("Q", Q), _matrix("K", K)
     eps, p = _check_eps(eps), _check_p(p)
@@ -720,12 +736,21 @@ def _heavy(Q, K, eps, p, tol) -> tuple[np.ndarray, np.ndarray]:
     Kc = Kb[cand]
     colnorm = np.sqrt(np.diag(space.G))
     out_i, out_j, out_v = [], [], []
+    budget = [_MAX_EXACT_PRODUCTS]
+
+    def spend(products: int) -> None:
+        budget[0] -= products
+        if budget[0] < 0:
+            raise NumericalError(f"heavy_entries: more than {_MAX_EXACT_PRODUCTS} exact products would be needed for "
+                                 "scores below float64's resolution; the entries cannot be certified")
+
     for start in range(0, Qb.shape[0], _BLOCK_ROWS):
         Qblk = Qb[start:start + _BLOCK_ROWS]
         # Whether a row's scores are all noise does not depend on p, so the p = 2 test serves both.
         log_norm = space.log_norm(Qblk)
         null = _null_rows(log_norm, space.noise2(Qblk), d)
         slack = np.zeros(Qblk.shape[0])
+        redo = np.zeros(Qblk.shape[0], dtype=bool)
         if p == 2.0:
             log_z = 2.0 * log_norm
             # ||R q|| errs by at most about _NOISE d u sum_c |q_c| ||K_:,c|| (Householder QR is backward stable
@@ -739,20 +764,53 @@ def _heavy(Q, K, eps, p, tol) -> tuple[np.ndarray, np.ndarray]:
             slack = np.where(redo | null, 0.0, 2.0 * np.log1p(np.exp(np.minimum(log_rho, 0.0))))
         else:
             log_z = _log_normaliser(Qblk, Kb, p)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        # A row whose scores are all below the noise of ||R q|| may still have real ones (a tiny q against keys
+        # with huge columns): unless q is zero, its scores and normaliser are computed exactly, not dropped.
+        live_null = np.flatnonzero(null & np.any(Qblk != 0.0, axis=1))
+        exact_rows = {}
+        for r in live_null:
+            spend(Kb.shape[0] * d)
+            s_all = _exact_scores(Qblk[r], Kb)
+            with np.errstate(divide="ignore"):
+                log_z[r] = math.log(math.fsum(np.abs(s_all) ** p)) if np.any(s_all != 0.0) else -np.inf
+            exact_rows[r] = s_all[cand]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             scores = Qblk @ Kc.T
+            # the dot product errs by at most gamma_{d+2} sum_c |q_c k_c|: where that is not below 1e-3 of the
+            # computed score (a cancellation, or an exact 0 hiding a real score) and the entry could be heavy, the
+            # score is recomputed exactly; elsewhere its relative error rho widens the test
+            err = (d + 2) * _UNIT * (np.abs(Qblk) @ np.abs(Kc).T)
+            unsure = (err > 1e-3 * np.abs(scores)) & ~null[:, None]
+            could = p * np.log(np.abs(scores) + err) - log_z[:, None] + slack[:, None] >= np.log(eps) - 1e-9
+            ui, uj = np.nonzero(unsure & could)
+            if ui.size:
+                spend(ui.size * d)
+                before = scores[ui, uj].copy()
+                for i, j in zip(ui, uj):
+                    scores[i, j] = _exact_scores(Qblk[i], Kc[j:j + 1])[0]
+                # where the normaliser summed the float scores (p != 2, or a p = 2 row whose ||R q|| was too
+                # noisy), swap in the exact ones; a normaliser from ||R q|| is not affected by one score's rounding
+                summed = np.ones(Qblk.shape[0], dtype=bool) if p != 2.0 else redo
+                change = np.zeros(Qblk.shape[0])
+                np.add.at(change, ui, np.exp(p * np.log(np.abs(scores[ui, uj])) - log_z[ui])
+                          - np.exp(p * np.log(np.abs(before)) - log_z[ui]))
+                log_z = np.where(summed, log_z + np.log1p(change), log_z)
+            for r, s_row in exact_rows.items():
+                scores[r] = s_row
+            fixed = np.zeros(scores.shape, dtype=bool)
+            fixed[ui, uj] = True
+            fixed[list(exact_rows)] = True
             logA = p * np.log(np.abs(scores)) - log_z[:, None]
-            widen = slack[:, None]
+            widen = np.where(fixed, 0.0, slack[:, None])
             if p != 2.0 and Kc.shape[0]:
-                # no p = 2 shortcut bounds the rounding here, so every entry is widened by its own: the dot product
-                # errs by gamma_{d+2} sum_c |q_c k_c| (relative rho), raised to the p-th power, and the normaliser
-                # (n_k terms |s|^p) and the logs by a few ulps of their size; without it an entry equal to eps
-                # could round below and go missing
-                rho = (d + 2) * _UNIT * (np.abs(Qblk) @ np.abs(Kc).T) / np.abs(scores)
-                widen = (p * np.log1p(np.minimum(rho, 1.0)) + p * (K.shape[0] + d + 4) * _UNIT
+                # no p = 2 shortcut bounds the rounding here, so every entry is widened by its own: the score by
+                # its relative error rho raised to the p-th power, the normaliser (n_k terms |s|^p) and the logs
+                # by a few ulps of their size; without it an entry equal to eps could round below and go missing
+                rho = np.where(fixed, 0.0, np.minimum(err / np.abs(scores), 1e-3))
+                widen = (p * np.log1p(rho) + p * (K.shape[0] + d + 4) * _UNIT
                          + 8 * _UNIT * (np.abs(logA) + np.abs(log_z)[:, None]))
                 widen = np.where(np.isfinite(widen), widen, 0.0)
-        logA[null] = -np.inf
+        logA[null & ~np.isin(np.arange(null.size), live_null)] = -np.inf
         i, j = np.nonzero(logA + widen >= np.log(eps))
         out_i.append(i + start)
         out_j.append(cand[j])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import tracemalloc
 
 import numpy as np
@@ -469,3 +470,40 @@ def test_lewis_weights_at_a_tiny_p_refuse_cleanly():
         lewis_weights(K, 0.002)
     w = lewis_weights(K, 0.05)  # small but workable: the weights still sum to the rank
     assert w.sum() == pytest.approx(2.0, abs=1e-8) and (w > 0).all()
+
+
+def _exact_weights(q, K, p):
+    from fractions import Fraction
+
+    import mpmath
+
+    s = [abs(sum(Fraction(a) * Fraction(b) for a, b in zip(q, k))) for k in K]
+    with mpmath.workdps(60):
+        v = [mpmath.mpf(x.numerator) / x.denominator for x in s]
+        z = sum(x**p for x in v)
+        return [float(x**p / z) for x in v]
+
+
+@pytest.mark.parametrize("p", [1.5, 2.0])
+def test_heavy_entries_recompute_scores_below_float_resolution(p):
+    # <q, k_0> = 2^-30 exactly but 0 in float64 (2^30 + 2^-30 - 2^30); row scores 1e-5 are near the noise of the
+    # huge key's columns: every entry >= eps is reported, from exactly recomputed scores, none dropped
+    a, b = 2.0**30, 2.0**-30
+    Q = np.array([[1.0, 1.0, 1.0]])
+    K = np.array([[a, b, -a], [1e-5, 0, 0], [0, 1e-5, 5e-6]])
+    assert (Q @ K.T)[0, 0] == 0.0
+    A = _exact_weights(Q[0], K, p)
+    pairs, values = heavy_entries_with_values(Q, K, 0.9 * A[0], p=p)
+    assert sorted(map(tuple, pairs.tolist())) == [(0, 0), (0, 1), (0, 2)]
+    got = dict(zip(map(tuple, pairs.tolist()), values))
+    for j in range(3):
+        assert got[(0, j)] == pytest.approx(A[j], rel=1e-9)
+
+
+def test_heavy_entries_refuse_when_too_many_scores_need_exact_arithmetic(monkeypatch):
+    lev_module = importlib.import_module("finegrained.attention.lev")
+    monkeypatch.setattr(lev_module, "_MAX_EXACT_PRODUCTS", 2)
+    a, b = 2.0**30, 2.0**-30
+    K = np.array([[a, b, -a], [1e-5, 0, 0], [0, 1e-5, 5e-6]])
+    with pytest.raises(NumericalError, match="more than 2 exact products would be needed"):
+        heavy_entries(np.array([[1.0, 1.0, 1.0]]), K, 1e-9, p=2.0)
