@@ -518,6 +518,9 @@ class PolyPlan:
     explanation: str
 
 
+#: A rank with more digits than this is refused by the planner before the exact binomial is built.
+_MAX_RANK_DIGITS = 100_000
+
 # the largest int that float() converts (float64's largest finite value)
 _MAX_FLOAT_INT = int(sys.float_info.max)
 
@@ -538,8 +541,17 @@ def _human(x: int) -> str:
 def _plan(n_q: int, n_k: int, d: int, d_v: int, radius: float, eps: float, max_memory: int,
           block_bytes: int = DEFAULT_BLOCK_BYTES) -> PolyPlan:
     g, method, log_bound = choose_degree(radius, eps)
+    # log10 C(g + d, d) at 60 digits first (float lgamma differences cancel to nothing once d ~ 1e16): the exact
+    # integer is built only when it is short, since C(g + d, d) at d ~ 1e6 has millions of digits and takes minutes
+    with mpmath.workdps(60):
+        log10_est = float((mpmath.loggamma(g + d + 1) - mpmath.loggamma(g + 1) - mpmath.loggamma(d + 1))
+                          / mpmath.log(10))
+    if log10_est > _MAX_RANK_DIGITS:
+        raise ResourceLimitError(
+            f"poly: degree g={g} for scores in [-{radius:.4g}, {radius:.4g}] needs rank r = C({g} + {_human(d)}, "
+            f"{_human(d)}) ~ 10^{log10_est:.4g}, with more than {_MAX_RANK_DIGITS} digits: far beyond any memory; "
+            "this is the SETH side of the B ~ sqrt(log n) threshold")
     r = math.comb(g + d, d)
-    # from the exact integer: lgamma(g + d + 1) - lgamma(d + 1) cancels to nothing once d ~ 1e16
     log10_r = math.log10(r)
     n = max(n_q, n_k)
     block = max(1, min(n, block_bytes // (8 * r))) if r <= block_bytes else 1

@@ -76,6 +76,10 @@ def save_figure(fig: Any, path: str, dpi: int | None = None, fmt: str | None = N
         plt.close(fig)
 
 
+#: Margins beyond this many nats are drawn at it (marked), so that the symlog axis stays drawable.
+_MARGIN_LIMIT = 1e6
+
+
 def plot_row_margins(margin: np.ndarray, yes: np.ndarray, path: str, *, threshold: str,
                      bounds: list[tuple[float, str, str, str]], ylabel: str, title: str) -> None:
     r"""Per-row margins in nats, sorted, YES and NO rows apart, each with its closest margin marked.
@@ -99,7 +103,9 @@ def plot_row_margins(margin: np.ndarray, yes: np.ndarray, path: str, *, threshol
     finite = np.isfinite(margin)
     marks = [y for y, *_ in bounds] + [0.0]
     lo, hi = ([float(margin[finite].min())], [float(margin[finite].max())]) if finite.any() else ([], [])
-    floor, ceiling = min(lo + marks) - 1.0, max(hi + marks) + 1.0
+    # matplotlib's symlog axis overflows past ~1e300 (an empty figure): margins beyond +-1e6 nats are clipped too
+    floor = max(min(lo + marks) - 1.0, -_MARGIN_LIMIT)
+    ceiling = min(max(hi + marks) + 1.0, _MARGIN_LIMIT)
     fig, axes = plt.subplots(1, 2, figsize=(8.0, 4.0), dpi=200, sharey=True, gridspec_kw={"width_ratios": [2, 3]})
     for ax, want, colour, label in ((axes[0], True, "tab:green", "YES rows"), (axes[1], False, "tab:red", "NO rows")):
         m = np.sort(margin[yes == want])
@@ -107,18 +113,20 @@ def plot_row_margins(margin: np.ndarray, yes: np.ndarray, path: str, *, threshol
         closest = float(m[0]) if m.size else None
         shown = np.clip(m, floor, ceiling)
         x = np.arange(m.size)
-        ax.plot(x[np.isfinite(m)], shown[np.isfinite(m)], "o", ms=3, color=colour,
+        low, high = m < floor, m > ceiling
+        ax.plot(x[~(low | high)], shown[~(low | high)], "o", ms=3, color=colour,
                 label=f"{label} ({m.size}, brute force)")
-        for sel, marker, text in ((m == -np.inf, "v", f"with u_i <= 0 (margin -inf, clipped at {floor:.3g})"),
-                                  (m == np.inf, "^", f"with u_i = inf (margin +inf, clipped at {ceiling:.3g})")):
+        for sel, marker, text in ((low, "v", f"below {floor:.3g} nats (-inf where u_i <= 0), drawn at it"),
+                                  (high, "^", f"above {ceiling:.3g} nats (+inf where u_i = inf), drawn at it")):
             if sel.any():
                 ax.plot(x[sel], shown[sel], marker, ms=5, color=colour, mfc="none", label=f"{int(sel.sum())} {text}")
         ax.axhline(0.0, color="k", lw=1.2, label=threshold)
         for y, c, ls, text in bounds:
             ax.axhline(y, color=c, lw=1, ls=ls, label=text)
         if closest is not None and math.isfinite(closest):
-            ax.axhline(closest, color=colour, lw=0.8, alpha=0.6)
-            ax.annotate(f"closest: {closest:+.3g} nats", (0, closest), xytext=(4, 4 if closest > 0 else -12),
+            at = min(max(closest, floor), ceiling)  # the value is printed; the line stays on the drawable axis
+            ax.axhline(at, color=colour, lw=0.8, alpha=0.6)
+            ax.annotate(f"closest: {closest:+.3g} nats", (0, at), xytext=(4, 4 if closest > 0 else -12),
                         textcoords="offset points", fontsize=8, color=colour)
         ax.set_yscale("symlog", linthresh=1.0)
         ax.set_xlabel(f"{label}, sorted by distance\nto the threshold")

@@ -65,4 +65,32 @@ def test_aattc_margins_plot_keeps_infinite_margin_rows(monkeypatch):
     yes_ax = figs[0].axes[0]
     clipped = [line for line in yes_ax.lines if line.get_marker() == "v"]
     assert len(clipped) == 1 and len(clipped[0].get_xdata()) == 3 and np.isfinite(clipped[0].get_ydata()).all()
-    assert "3 with u_i <= 0" in clipped[0].get_label()
+    assert clipped[0].get_label().startswith("3 below") and "-inf where u_i <= 0" in clipped[0].get_label()
+
+
+@pytest.mark.parametrize("route", ["aattc", "attention"])
+def test_margins_plot_of_huge_margins_is_drawn(monkeypatch, route):
+    # at --eps-adv=+1e300 the margins are ~1e300 nats: matplotlib's symlog axis overflowed and the figure was
+    # empty; they are drawn at the 1e6 limit, marked, and the axis stays finite
+    pytest.importorskip("matplotlib")
+    import numpy as np
+
+    from finegrained.cli import plots
+    from finegrained.cli.validate import plot_attention_margins
+    from finegrained.validate import validate_attention_route, validate_cnf
+    from instances import CNFFormula, example_path
+
+    figs = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path, dpi=200: figs.append(fig))
+    cnf = CNFFormula.read(example_path("tiny4"))
+    if route == "aattc":
+        plots.plot_margins(validate_cnf(cnf, log_eps_adv=1e300), "unused.png")
+    else:
+        plot_attention_margins(validate_attention_route(cnf, log_eps_adv=1e300), "unused.png")
+    fig = figs[0]
+    fig.canvas.draw()
+    for ax in fig.axes:
+        lo, hi = ax.get_ylim()
+        assert np.isfinite([lo, hi]).all() and -1e7 < lo < hi < 1e7
+    drawn = [ln for ax in fig.axes for ln in ax.lines if ln.get_marker() in ("o", "v", "^")]
+    assert sum(len(ln.get_xdata()) for ln in drawn) == 4

@@ -466,3 +466,18 @@ def test_poly_plan_of_huge_dimensions():
     assert plan.log10_rank == pytest.approx(math.log10(math.comb(plan.degree + 10**20, plan.degree)), rel=1e-12)
     assert plan.log10_rank > 50 and not plan.fits and f"(10^{plan.log10_rank:.1f})" in plan.explanation
     assert math.isinf(poly_plan(10**400, 2, 1.0, 0.1).rounding_estimate)  # gamma_m for m u >= 1, no OverflowError
+
+
+def test_poly_plan_refuses_a_rank_with_too_many_digits_at_once():
+    # C(g + d, d) at d = 10^6 and scale 1 has ~950,000 digits: building it took minutes; the planner now estimates
+    # its log10 at 60 digits and refuses before building it
+    import time
+
+    t0 = time.monotonic()
+    for d in (10**6, 10**17):
+        want = r"needs rank r = C\(\d+ \+ .*\) ~ 10\^9\.493e\+\d+, with more than 100000 digits"
+        with pytest.raises(ResourceLimitError, match=want):
+            poly_plan(10, d, 1.0, 1e-3, scale=1.0)
+    assert time.monotonic() - t0 < 5
+    plan = poly_plan(10, 1000, 1.0, 1e-3, scale=1.0)  # 948 digits: still planned exactly
+    assert plan.log10_rank == pytest.approx(math.log10(plan.rank), rel=1e-15) and not plan.fits
