@@ -779,10 +779,17 @@ def _heavy(Q, K, eps, p, tol) -> tuple[np.ndarray, np.ndarray]:
             # the dot product errs by at most gamma_{d+2} sum_c |q_c k_c|: where that is not below 1e-3 of the
             # computed score (a cancellation, or an exact 0 hiding a real score) and the entry could be heavy, the
             # score is recomputed exactly; elsewhere its relative error rho widens the test
-            err = (d + 2) * _UNIT * (np.abs(Qblk) @ np.abs(Kc).T)
-            unsure = (err > 1e-3 * np.abs(scores)) & ~null[:, None]
-            could = p * np.log(np.abs(scores) + err) - log_z[:, None] + slack[:, None] >= np.log(eps) - 1e-9
-            ui, uj = np.nonzero(unsure & could)
+            # (sum_c |q_c k_c| <= ||q|| ||k||: an outer product of norms, not a second matrix product)
+            # A row-wise screen first (||k_j|| <= max_j ||k_j||), so that the full matrix sees one comparison.
+            q_err = (d + 2) * _UNIT * np.linalg.norm(Qblk, axis=1)
+            k_norm = np.linalg.norm(Kc, axis=1)
+            abs_s = np.abs(scores)
+            screen = np.where(null, -1.0, 1e3 * q_err * (k_norm.max() if k_norm.size else 0.0))
+            ui, uj = np.nonzero(abs_s < screen[:, None])
+            err_u = q_err[ui] * k_norm[uj]
+            could = ((err_u > 1e-3 * abs_s[ui, uj])
+                     & (p * np.log(abs_s[ui, uj] + err_u) - log_z[ui] + slack[ui] >= np.log(eps) - 1e-9))
+            ui, uj = ui[could], uj[could]
             if ui.size:
                 spend(ui.size * d)
                 before = scores[ui, uj].copy()
@@ -797,16 +804,18 @@ def _heavy(Q, K, eps, p, tol) -> tuple[np.ndarray, np.ndarray]:
                 log_z = np.where(summed, log_z + np.log1p(change), log_z)
             for r, s_row in exact_rows.items():
                 scores[r] = s_row
-            fixed = np.zeros(scores.shape, dtype=bool)
-            fixed[ui, uj] = True
-            fixed[list(exact_rows)] = True
-            logA = p * np.log(np.abs(scores)) - log_z[:, None]
-            widen = np.where(fixed, 0.0, slack[:, None])
+            if ui.size or exact_rows:
+                abs_s = np.abs(scores)
+            logA = p * np.log(abs_s) - log_z[:, None]
+            widen = slack[:, None]  # p = 2: also on the exact scores, which only adds a margin
             if p != 2.0 and Kc.shape[0]:
+                fixed = np.zeros(scores.shape, dtype=bool)
+                fixed[ui, uj] = True
+                fixed[list(exact_rows)] = True
                 # no p = 2 shortcut bounds the rounding here, so every entry is widened by its own: the score by
                 # its relative error rho raised to the p-th power, the normaliser (n_k terms |s|^p) and the logs
                 # by a few ulps of their size; without it an entry equal to eps could round below and go missing
-                rho = np.where(fixed, 0.0, np.minimum(err / np.abs(scores), 1e-3))
+                rho = np.where(fixed, 0.0, np.minimum(np.outer(q_err, k_norm) / abs_s, 1e-3))
                 widen = (p * np.log1p(rho) + p * (K.shape[0] + d + 4) * _UNIT
                          + 8 * _UNIT * (np.abs(logA) + np.abs(log_z)[:, None]))
                 widen = np.where(np.isfinite(widen), widen, 0.0)
