@@ -466,6 +466,9 @@ def _check_iteration(tol: float, max_iter: int) -> None:
 def _distance_factor(p: float) -> float:
     """``L / (1 - L)``: after a step of size ``delta`` the iterate is ``L delta / (1 - L)`` from the limit."""
     rate = _lewis_rate(p)
+    if not rate < 1.0:  # p near 0 or beyond float range: the contraction rate rounds to 1 and bounds nothing
+        raise NumericalError(f"the Lewis weight iteration for p={p} has contraction rate {rate:g}: no distance "
+                             "bound")
     return rate / (1.0 - rate)
 
 
@@ -478,9 +481,9 @@ def _svd(K: np.ndarray) -> tuple[np.ndarray, _RowSpace]:
         U, s, Vt = np.linalg.svd(K, full_matrices=False)
         if s.size < d:  # n < d: complete V^T so that gram_quad sees every direction (with singular value 0)
             _, _, Vt = np.linalg.svd(K, full_matrices=True)
+            s = np.concatenate([s, np.zeros(d - s.size)])
     except np.linalg.LinAlgError:
         raise NumericalError(f"the SVD of a {n} x {d} matrix did not converge") from None
-        s = np.concatenate([s, np.zeros(d - s.size)])
     s_max = float(s[0])
     r = int(np.count_nonzero(s > _rank_tol(s_max, n, d))) if s_max > 0 else 0
     tau = np.einsum("ij,ij->i", U[:, :r], U[:, :r])
@@ -767,6 +770,7 @@ def _heavy(Q, K, eps, p, tol) -> tuple[np.ndarray, np.ndarray]:
         # A row whose scores are all below the noise of ||R q|| may still have real ones (a tiny q against keys
         # with huge columns): unless q is zero, its scores and normaliser are computed exactly, not dropped.
         live_null = np.flatnonzero(null & np.any(Qblk != 0.0, axis=1))
+        spend(0 if live_null.size * Kb.shape[0] * d <= budget[0] else budget[0] + 1)  # refuse before any work
         exact_rows = {}
         for r in live_null:
             spend(Kb.shape[0] * d)

@@ -507,3 +507,30 @@ def test_heavy_entries_refuse_when_too_many_scores_need_exact_arithmetic(monkeyp
     K = np.array([[a, b, -a], [1e-5, 0, 0], [0, 1e-5, 5e-6]])
     with pytest.raises(NumericalError, match="more than 2 exact products would be needed"):
         heavy_entries(np.array([[1.0, 1.0, 1.0]]), K, 1e-9, p=2.0)
+
+
+@pytest.mark.parametrize("p", [1e308, 1e-308])
+def test_extreme_p_is_one_numerical_error(p):
+    # the contraction rate rounds to 1: rate / (1 - rate) was a raw ZeroDivisionError
+    with pytest.raises(NumericalError, match="has contraction rate 1: no distance bound"):
+        heavy_entries(np.ones((1, 2)), np.eye(2), 0.5, p)
+
+
+def test_the_exact_arithmetic_budget_refuses_before_any_work(monkeypatch):
+    # every query row orthogonal to a rank-1 K is below the QR noise: the budget is checked before the first
+    # exact product, not after seconds of them
+    lev_module = importlib.import_module("finegrained.attention.lev")
+    calls = []
+    monkeypatch.setattr(lev_module, "_exact_scores", lambda q, K: calls.append(1) or np.zeros(len(K)))
+    rng = np.random.default_rng(0)
+    c, v = rng.normal(size=2000), rng.normal(size=8)
+    Q = rng.normal(size=(500, 8))
+    Q -= np.outer(Q @ v / (v @ v), v)
+    with pytest.raises(NumericalError, match="exact products would be needed"):
+        heavy_entries(Q, np.outer(c, v), 0.01, 2.0)
+    assert calls == []
+
+
+def test_svd_of_a_wide_matrix_completes_its_singular_values():
+    _, space = importlib.import_module("finegrained.attention.lev")._svd(np.ones((2, 4)))
+    assert space.s.shape == (4,) and space.Vt.shape == (4, 4) and space.rank == 1
