@@ -782,9 +782,9 @@ def _heavy(Q, K, eps, p, tol) -> tuple[np.ndarray, np.ndarray]:
             scores = Qblk @ Kc.T
             # the dot product errs by at most gamma_{d+2} sum_c |q_c k_c|: where that is not below 1e-3 of the
             # computed score (a cancellation, or an exact 0 hiding a real score) and the entry could be heavy, the
-            # score is recomputed exactly; elsewhere its relative error rho widens the test
-            # (sum_c |q_c k_c| <= ||q|| ||k||: an outer product of norms, not a second matrix product)
-            # A row-wise screen first (||k_j|| <= max_j ||k_j||), so that the full matrix sees one comparison.
+            # score is recomputed exactly; elsewhere its relative error rho widens the test. The bound used is
+            # gamma_{d+2} ||q|| ||k_j|| (Cauchy-Schwarz), screened row-wise first with max_j ||k_j|| so that the
+            # full matrix sees one comparison.
             q_err = (d + 2) * _UNIT * np.linalg.norm(Qblk, axis=1)
             k_norm = np.linalg.norm(Kc, axis=1)
             abs_s = np.abs(scores)
