@@ -106,6 +106,8 @@ def real_number(name: str, x: object, *, finite: bool = True) -> float:
         value = float(x)
     except OverflowError:
         raise ParameterError(f"{name} must be a real number within float64 range, got {short_repr(x)}") from None
+    except ValueError:  # Decimal("sNaN") has no float value
+        raise ParameterError(f"{name} must be a real number, got {short_repr(x)}") from None
     if math.isnan(value) or (finite and math.isinf(value)):
         raise ParameterError(f"{name} must be a finite real number, got {value}")
     return value

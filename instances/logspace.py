@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import NumericalError, ParameterError, short_repr
+from .errors import NumericalError, ParameterError, real_number, short_repr
 
 #: log of the smallest positive normal float64; below it a float loses relative precision.
 LOG_TINY = float(np.log(np.finfo(np.float64).tiny))
@@ -95,6 +95,7 @@ class LogArray:
         ``direction`` holds +1 or -1 per entry (broadcastable). Used to perturb exact answers by an exact amount
         without ever leaving log space.
         """
+        log_delta = real_number("log_delta", log_delta, finite=False)
         raw = np.asarray(direction)
         # checked before the int8 cast, which would truncate -1.5 to -1 and raise a raw OverflowError for 256
         if raw.dtype.kind not in "biuf" or not np.isin(raw, (-1, 1)).all():
@@ -104,7 +105,7 @@ class LogArray:
         except ValueError:
             raise ParameterError(f"direction of shape {raw.shape} does not broadcast to {self.shape}") from None
         other_sign = direction
-        other_log = np.full(self.shape, float(log_delta))
+        other_log = np.full(self.shape, log_delta)
         return log_add(self, LogArray(other_sign, other_log))
 
 

@@ -17,7 +17,7 @@ from .errors import ParameterError
 from .ov import VectorSets
 
 
-def _as_int_array(name: str, x, ndim: int | None) -> np.ndarray:
+def _as_int_array(name: str, x, ndim: int | None, must: str = "must contain only") -> np.ndarray:
     try:
         arr = np.asarray(x)
     except (TypeError, ValueError) as exc:
@@ -26,13 +26,13 @@ def _as_int_array(name: str, x, ndim: int | None) -> np.ndarray:
         raise ParameterError(f"{name} must be a 2-D integer matrix, got shape {arr.shape}")
     if arr.size and arr.dtype.kind not in "biuf":
         # object arrays: Python ints beyond int64 (10**30), strings, ...
-        raise ParameterError(f"{name} must contain only integers that fit in int64, got dtype {arr.dtype}")
+        raise ParameterError(f"{name} {must} integers that fit in int64, got dtype {arr.dtype}")
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
         if not (np.isfinite(arr).all() and np.all(arr == np.round(arr))):
-            raise ParameterError(f"{name} must contain only integers")
+            raise ParameterError(f"{name} {must} integers")
     # the int64 cast wraps silently (1e300 and uint64 2**63 become -2**63): check the range first
     if arr.size and (int(arr.max()) > np.iinfo(np.int64).max or int(arr.min()) < np.iinfo(np.int64).min):
-        raise ParameterError(f"{name} must contain only integers that fit in int64")
+        raise ParameterError(f"{name} {must} integers that fit in int64")
     return arr.astype(np.int64)
 
 
@@ -72,10 +72,7 @@ class MaxIPInstance(VectorSets):
         if R >= 2**62:
             raise ParameterError(f"inner products of A and B could reach {R:.3g} = d max|a| max|b|, beyond the "
                                  "2^62 that int64 arithmetic keeps exact")
-        try:
-            tau = _as_int_array("thresholds tau", self.tau, None)
-        except ParameterError as exc:
-            raise ParameterError(str(exc).replace("must contain only integers", "must be integers")) from None
+        tau = _as_int_array("thresholds tau", self.tau, None, must="must be")
         if tau.size and np.abs(tau).max() >= 2**62:
             raise ParameterError("thresholds tau must lie within +-2^62 (int64 arithmetic)")
         try:

@@ -80,8 +80,8 @@ class Decider:
 
     def pytest_collection_finish(self, session):
         self.import_hits = set(HITS)
-        # no shrinking: a kill needs one failing example, not the smallest one, and shrinking a property's failure
-        # took 90 s of a mutant's 95 (the profile's other settings, derandomized examples included, are kept)
+        # no shrinking: a kill needs one failing example, not the smallest one (kills by one property took 85-100 s
+        # each under load, shrinking included); the profile's other settings, derandomized examples too, are kept
         from hypothesis import Phase, settings
 
         settings.register_profile("decide", settings(settings.default, phases=[Phase.explicit, Phase.reuse,

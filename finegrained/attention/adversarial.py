@@ -32,7 +32,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from instances.errors import ParameterError
+from instances.errors import ParameterError, real_number
 from instances.logspace import LogArray, log_add
 
 Oracle = Callable[..., LogArray]
@@ -206,6 +206,8 @@ def decisions_survive(
     ``constrained`` masks the rows whose answer matters (rows outside the Gap-ANN promise may go either way).
     """
     u, truth, mask = _row_problem(u, truth, constrained)
+    log_eps = real_number("log_eps", log_eps, finite=False)
+    log_threshold = real_number("log_threshold", log_threshold, finite=False)
     pushed = push_towards_threshold(u, log_eps, log_threshold, truth, mask)
     yes = (pushed.sign > 0) & (pushed.log_abs >= log_threshold)
     return bool(((yes == truth) | ~mask).all())
@@ -250,6 +252,7 @@ def max_tolerated_log_eps(
         ``+inf`` if no row is constrained.
     """
     u, truth, mask = _row_problem(u, truth, constrained)
+    log_threshold = real_number("log_threshold", log_threshold, finite=False)
     if not mask.any():
         return math.inf
     if not decisions_survive(u, truth, -math.inf, log_threshold, mask):
@@ -278,6 +281,7 @@ def analytic_log_slack(
     """``log min_i |u_i - theta|`` over the constrained rows, computed in log space (the closed form of
     :func:`max_tolerated_log_eps`); ``-inf`` if a row already sits on the wrong side."""
     u, truth, mask = _row_problem(u, truth, constrained)
+    log_threshold = real_number("log_threshold", log_threshold, finite=False)
     if not mask.any():
         return math.inf
     theta = LogArray(np.ones(u.shape, dtype=np.int8), np.full(u.shape, float(log_threshold)))

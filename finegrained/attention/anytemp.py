@@ -90,8 +90,7 @@ from itertools import product
 
 import numpy as np
 
-from finegrained.attention.protocol import _short_repr
-from instances.errors import NumericalError, ParameterError, UncertifiedError, real_number
+from instances.errors import NumericalError, ParameterError, UncertifiedError, real_number, short_repr
 from instances.logspace import LogArray
 
 from .exact import exact  # noqa: F401  (the docstring examples compare with it)
@@ -676,7 +675,7 @@ def _int_param(name: str, value, lo: int, hi: int | None = None) -> int:
         if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
             value = int(value)
         else:
-            raise ParameterError(f"{name} must be an integer, got {_short_repr(value)}")
+            raise ParameterError(f"{name} must be an integer, got {short_repr(value)}")
     value = int(value)
     if value < lo or (hi is not None and value > hi):
         bound = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
@@ -1012,7 +1011,7 @@ def anytemp(Q, K, V, *, eps: float, scale: float | None = None, degree: int | No
         # real_number: strings, bools and complex numbers are refused, not converted or truncated
         eps = real_number("eps", eps, finite=False)
     except ParameterError:
-        raise ParameterError(f"eps must be a finite positive number, got {_short_repr(eps)}") from None
+        raise ParameterError(f"eps must be a finite positive number, got {short_repr(eps)}") from None
     if not (math.isfinite(eps) and eps > 0):
         raise ParameterError(f"eps must be a finite positive number, got {eps}")
     st = _setup(Q, K, V, scale, degree, leaf_size, query_batch, low_rank)
@@ -1110,7 +1109,7 @@ def anytemp_oracle(Q, K, V, *, scale: float | None = None, log_eps: float | None
             # real_number: strings, bools and complex numbers are refused, not converted or truncated
             log_eps = real_number("log_eps", log_eps, finite=False)
         except ParameterError:
-            raise ParameterError(f"log_eps must be a real number, got {_short_repr(log_eps)}") from None
+            raise ParameterError(f"log_eps must be a real number, got {short_repr(log_eps)}") from None
         if math.isnan(log_eps) or log_eps == math.inf:
             raise ParameterError(f"log_eps must be a real number below +inf, got {log_eps}")
         if log_eps == -math.inf:
@@ -1123,7 +1122,7 @@ def anytemp_oracle(Q, K, V, *, scale: float | None = None, log_eps: float | None
             # real_number: strings, bools and complex numbers are refused, not converted or truncated
             e = real_number("e", e, finite=False)
         except ParameterError:
-            raise ParameterError(f"eps must be a finite positive number, got {_short_repr(e)}") from None
+            raise ParameterError(f"eps must be a finite positive number, got {short_repr(e)}") from None
         if not (math.isfinite(e) and e > 0):
             raise ParameterError(f"eps must be a finite positive number, got {e}")
         target = math.log(e)

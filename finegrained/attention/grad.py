@@ -53,8 +53,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from finegrained.attention.protocol import _short_repr
-from instances.errors import NumericalError, ParameterError, ResourceLimitError, real_number
+from instances.errors import NumericalError, ParameterError, ResourceLimitError, real_number, short_repr
 
 from .anytemp import MAX_TREE_DIM, anytemp
 from .poly import DEFAULT_MAX_MEMORY, MonomialIndex, exp_polynomial, score_radius
@@ -421,7 +420,7 @@ def anytemp_grad(Q, K, V, dO, *, scale: float | None = None, eps: float = DEFAUL
         # real_number: strings, bools and complex numbers are refused, not converted or truncated
         eps = real_number("eps", eps, finite=False)
     except ParameterError:
-        raise ParameterError(f"eps must lie in (0, 1), got {_short_repr(eps)}") from None
+        raise ParameterError(f"eps must lie in (0, 1), got {short_repr(eps)}") from None
     if not (np.isfinite(eps) and 0 < eps < 1):
         raise ParameterError(f"eps must lie in (0, 1), got {eps}")
     n_q, d = Q.shape
@@ -567,7 +566,7 @@ def poly_grad(Q, K, V, dO, *, scale: float | None = None, eps: float = DEFAULT_P
         # real_number: strings, bools and complex numbers are refused, not converted or truncated
         eps = real_number("eps", eps, finite=False)
     except ParameterError:
-        raise ParameterError(f"eps must lie in (0, 1), got {_short_repr(eps)}") from None
+        raise ParameterError(f"eps must lie in (0, 1), got {short_repr(eps)}") from None
     if not 0.0 < eps < 1.0:
         raise ParameterError(f"eps must lie in (0, 1), got {eps}")
     if B is not None:

@@ -61,21 +61,17 @@ def _matrix(name: str, x) -> np.ndarray:
 
 
 def _check_eps(eps) -> float:
-    eps = _real("eps", eps)
+    eps = real_number("eps", eps, finite=False)
     if not (0.0 < eps <= 1.0):
         raise ParameterError(f"eps must lie in (0, 1] (attention scores are at most 1), got {eps}")
     return eps
 
 
 def _check_p(p) -> float:
-    p = _real("p", p)
+    p = real_number("p", p, finite=False)
     if not (np.isfinite(p) and p > 0.0):
         raise ParameterError(f"p must be a finite positive exponent for f(x) = |x|^p, got {p}")
     return p
-
-
-def _real(name: str, x) -> float:
-    return real_number(name, x, finite=False)
 
 
 # ---------------------------------------------------------------------------------------------- balancing
@@ -456,7 +452,7 @@ def lewis_weights(K, p: float, *, tol: float = 1e-10, max_iter: int = 1000) -> n
 
 
 def _check_iteration(tol: float, max_iter: int) -> None:
-    tol = _real("tol", tol)
+    tol = real_number("tol", tol, finite=False)
     if isinstance(max_iter, bool | np.bool_) or not isinstance(max_iter, int | np.integer):
         raise ParameterError(f"max_iter must be an integer, got {max_iter!r}")
     if not (tol > 0 and max_iter >= 1):

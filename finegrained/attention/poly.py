@@ -35,8 +35,14 @@ from dataclasses import dataclass
 import mpmath
 import numpy as np
 
-from finegrained.attention.protocol import _short_repr
-from instances.errors import NumericalError, ParameterError, ResourceLimitError, UncertifiedError, real_number
+from instances.errors import (
+    NumericalError,
+    ParameterError,
+    ResourceLimitError,
+    UncertifiedError,
+    real_number,
+    short_repr,
+)
 from instances.logspace import LogArray
 
 from .protocol import Certificate, OracleAnswer, check_attention_inputs
@@ -61,22 +67,17 @@ _MAX_PLANNED_EPS = 0.5
 # ------------------------------------------------------------------------------------------------------------
 
 
-def _real(name: str, x, *, finite: bool = True) -> float:
-    """``x`` as a Python float; bools, complex numbers, strings and NaN are refused (:func:`real_number`)."""
-    return real_number(name, x, finite=finite)
-
-
 def _int(name: str, x, minimum: int) -> int:
     """``x`` as a Python int ``>= minimum``; floats (even integral ones), bools and strings are refused."""
     if isinstance(x, bool | np.bool_) or not isinstance(x, int | np.integer):
-        raise ParameterError(f"{name} must be an integer, got {_short_repr(x)}")
+        raise ParameterError(f"{name} must be an integer, got {short_repr(x)}")
     if x < minimum:
         raise ParameterError(f"{name} must be >= {minimum}, got {x}")
     return int(x)
 
 
 def _check_eps(eps) -> float:
-    eps = _real("eps", eps)
+    eps = real_number("eps", eps)
     if not 0.0 < eps < 1.0:
         raise ParameterError(f"eps must lie in (0, 1), got {eps}")
     return eps
@@ -109,7 +110,7 @@ def log_relative_error_bound(radius: float, degree: int, method: str) -> float:
         ``g >= 0``.
     method : {"chebyshev", "taylor"}
     """
-    radius = _real("radius", radius)
+    radius = real_number("radius", radius)
     degree = _int("degree", degree, 0)
     if radius < 0:
         raise ParameterError(f"need radius >= 0, got R={radius}")
@@ -166,7 +167,7 @@ def choose_degree(radius: float, eps: float) -> tuple[int, str, float]:
 
 def _choose_degree_log(radius: float, log_eps: float) -> tuple[int, str, float]:
     """:func:`choose_degree` for ``eps = e^{log_eps}`` given by its log (pure arithmetic)."""
-    radius = _real("radius", radius)
+    radius = real_number("radius", radius)
     if radius < 0:
         raise ParameterError(f"radius must be >= 0, got {radius}")
     best = None
@@ -263,7 +264,7 @@ def exp_polynomial(radius: float, eps: float) -> ExpPolynomial:
     >>> p.degree, p.method, p.bound <= 1e-6, p.grid_error <= 1e-6
     (8, 'chebyshev', True, True)
     """
-    radius = _real("radius", radius)
+    radius = real_number("radius", radius)
     if radius < 0:
         raise ParameterError(f"radius must be finite and >= 0, got {radius}")
     return _exp_polynomial(radius, _check_eps(eps))
@@ -618,17 +619,17 @@ def poly_plan(
     """
     n, d = _int("n", n, 1), _int("d", d, 1)
     d_v = d if d_v is None else _int("d_v", d_v, 1)
-    B = _real("B", B)
+    B = real_number("B", B)
     if B < 0:
         raise ParameterError(f"B must be finite and >= 0, got {B}")
     if d > _MAX_FLOAT_INT:
         # 1/d and |scale| d would leak an OverflowError; such a dimension is refused by memory long before
         raise ParameterError(f"d must be below 2^1024 (float64's range) to form the score radius, got "
-                             f"{_short_repr(d)}")
-    scale = 1.0 / d if scale is None else _real("scale", scale)
+                             f"{short_repr(d)}")
+    scale = 1.0 / d if scale is None else real_number("scale", scale)
     radius = abs(scale) * d * B * B
     if not math.isfinite(radius):
-        raise ParameterError(f"the score radius |scale| d B^2 overflows float64 (B = {B:g}, d = {_short_repr(d)})")
+        raise ParameterError(f"the score radius |scale| d B^2 overflows float64 (B = {B:g}, d = {short_repr(d)})")
     return _plan(n, n, d, d_v, radius, _check_eps(eps), _int("max_memory", max_memory, 1))
 
 
@@ -702,7 +703,7 @@ def lemma_3_6_factor(eps_a: float) -> float:
     >>> round(lemma_3_6_factor(1e-3) / 1e-3, 6), round(lemma_3_6_factor(0.6), 6)
     (1.0, 0.666667)
     """
-    eps_a = _real("eps_a", eps_a)
+    eps_a = real_number("eps_a", eps_a)
     if not 0.0 <= eps_a < 1.0:
         raise ParameterError(f"eps_a must lie in [0, 1), got {eps_a}")
     return 2.0 * eps_a / (1.0 + math.sqrt((1.0 - eps_a) * (1.0 + eps_a)))
@@ -746,7 +747,7 @@ def _setup(Q, K, V, *, eps: float, B, scale, max_memory, block_bytes, need_log: 
     max_memory = _int("max_memory", max_memory, 1)
     block_bytes = _int("block_bytes", block_bytes, 1)
     if B is not None:
-        B = _real("B", B)
+        B = real_number("B", B)
         if B < 0:
             raise ParameterError(f"B must be >= 0, got {B}")
         big = max(float(np.abs(Q).max(initial=0.0)), float(np.abs(K).max(initial=0.0)))
@@ -964,7 +965,7 @@ def poly_oracle(Q, K, V, *, scale: float | None = None, log_eps: float | None = 
     """
     need_log = None
     if log_eps is not None:
-        need_log = _real("log_eps", log_eps, finite=False)
+        need_log = real_number("log_eps", log_eps, finite=False)
         if need_log == math.inf:
             need_log = None
     if need_log is not None:

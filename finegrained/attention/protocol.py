@@ -51,10 +51,6 @@ def _article(word: str) -> str:
     return "an" if word[:1] in "aeiou" else "a"
 
 
-# one shortening rule for every refusal message of the attention package
-_short_repr = short_repr
-
-
 def _as_matrix(name: str, x) -> tuple[np.ndarray, float]:
     """The matrix as float64 and its largest absolute entry (one pass: NaN and inf propagate into the max)."""
     if isinstance(x, np.ndarray) and x.dtype.kind not in "biuf":
@@ -97,7 +93,7 @@ def check_attention_inputs(Q, K, V, scale: float | None) -> tuple[np.ndarray, np
     try:
         scale = float(scale)
     except (TypeError, ValueError, OverflowError):  # OverflowError: a Python int beyond float64
-        raise ParameterError(f"scale must be a real number, got {_short_repr(scale)}") from None
+        raise ParameterError(f"scale must be a real number, got {short_repr(scale)}") from None
     if not np.isfinite(scale):
         raise ParameterError(f"scale must be finite, got {scale}")
     # A bound on every |score|: if its log is below LOG_HUGE the product cannot overflow.
@@ -158,10 +154,10 @@ class Certificate:
         try:
             b = np.asarray(self.log_bound, dtype=np.float64)
         except (TypeError, ValueError):
-            raise NumericalError(f"{what} needs a real log-bound, got {_short_repr(self.log_bound)}") from None
+            raise NumericalError(f"{what} needs a real log-bound, got {short_repr(self.log_bound)}") from None
         except OverflowError:  # a Python int beyond float64: refused like any argument float64 cannot hold
             raise ParameterError(
-                f"{what} needs a log-bound within float64 range, got {_short_repr(self.log_bound)}") from None
+                f"{what} needs a log-bound within float64 range, got {short_repr(self.log_bound)}") from None
         if np.isnan(b).any() or np.isposinf(b).any():
             raise NumericalError(f"{what} has a NaN or infinite bound: it certifies nothing")
         if self.kind == "relative" and (b >= 0).any():

@@ -13,8 +13,7 @@ import math
 
 import numpy as np
 
-from finegrained.attention.protocol import _short_repr
-from instances.errors import NumericalError, ParameterError
+from instances.errors import NumericalError, ParameterError, short_repr
 from instances.logspace import LogArray
 
 from .protocol import UNCERTIFIED, OracleAnswer, check_attention_inputs
@@ -25,7 +24,7 @@ DEFAULT_BLOCK_BYTES = 32 * 2**20
 
 def _positive_int(name: str, x) -> int:
     if isinstance(x, bool | np.bool_) or not isinstance(x, int | np.integer) or x < 1:
-        raise ParameterError(f"{name} must be a positive integer, got {_short_repr(x)}")
+        raise ParameterError(f"{name} must be a positive integer, got {short_repr(x)}")
     return int(x)
 
 

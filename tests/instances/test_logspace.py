@@ -158,3 +158,12 @@ def test_add_scalar_error_takes_only_plus_or_minus_one():
             x.add_scalar_error(0.0, bad)
     with pytest.raises(ParameterError, match=r"direction of shape \(3,\) does not broadcast to \(2,\)"):
         x.add_scalar_error(0.0, np.array([1, 1, -1]))
+
+
+def test_add_scalar_error_checks_its_log_delta():
+    from decimal import Decimal
+
+    x = LogArray.from_float(np.array([1.0, 2.0]))
+    for bad in ("x", np.array([0.0, 1.0]), Decimal("sNaN"), np.nan):
+        with pytest.raises(ParameterError, match="log_delta must be a"):
+            x.add_scalar_error(bad, 1)

@@ -267,3 +267,16 @@ def test_decisions_survive_compares_rows_not_a_broadcast():
     # an (n, 1) column gives the same slack as its rows (it gave -inf: an n x n broadcast of the truths)
     assert analytic_log_slack(column, truth, math.log(2.0)) == analytic_log_slack(flat, truth, math.log(2.0))
     assert max_tolerated_log_eps(column, truth, math.log(2.0)) == max_tolerated_log_eps(flat, truth, math.log(2.0))
+
+
+def test_thresholds_and_eps_of_the_row_functions_are_checked():
+    u, truth = LogArray.from_float(np.array([3.0, 1.0])), np.array([True, False])
+    with pytest.raises(ParameterError, match="log_eps must be a real number, got 'a'"):
+        decisions_survive(u, truth, "a", -0.5)
+    with pytest.raises(ParameterError, match="log_threshold must be a real number, got None"):
+        decisions_survive(u, truth, -5.0, None)
+    # a NaN threshold returned -inf ("the exact answer itself is wrong") instead of refusing
+    with pytest.raises(ParameterError, match="log_threshold must be a finite real number, got nan"):
+        max_tolerated_log_eps(u, truth, math.nan)
+    with pytest.raises(ParameterError, match="log_threshold must be a real number, got 'x'"):
+        analytic_log_slack(u, truth, "x")

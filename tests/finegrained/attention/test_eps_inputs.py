@@ -10,8 +10,9 @@ import pytest
 from finegrained.attention.anytemp import anytemp, anytemp_oracle
 from finegrained.attention.grad import anytemp_grad, poly_grad
 from finegrained.attention.poly import poly, poly_oracle
-from finegrained.attention.protocol import Certificate, _short_repr
+from finegrained.attention.protocol import Certificate
 from instances.errors import NumericalError, ParameterError
+from instances.errors import short_repr as _short_repr
 
 HUGE = (10**400, -(10**400), 2**1024, 10**5000)  # 2**1024: the first power of two float64 cannot hold
 IDS = ("1e400", "-1e400", "2**1024", "1e5000")
@@ -121,3 +122,14 @@ def test_every_eps_accepts_numpy_and_fraction_reals():
     for good in (np.float32(0.01), np.float64(0.01), Fraction(1, 100), Decimal("0.01"), np.array(0.01)):
         assert anytemp(Q, K, V, eps=good).error_bound <= 0.0100001
         assert np.isfinite(poly_grad(Q, K, V, DO, eps=good).dQ).all()
+
+
+def test_a_signalling_nan_decimal_is_one_parameter_error():
+    from decimal import Decimal
+
+    # float(Decimal("sNaN")) raises ValueError, which leaked through every eps check
+    assert _message(lambda: anytemp(Q, K, V, eps=Decimal("sNaN"))) == (
+        "eps must be a finite positive number, got Decimal('sNaN')")
+    assert _message(lambda: poly_grad(Q, K, V, DO, eps=Decimal("sNaN"))) == (
+        "eps must lie in (0, 1), got Decimal('sNaN')")
+    assert "eps must be a real number" in _message(lambda: poly(Q, K, V, eps=Decimal("sNaN")))
