@@ -6,8 +6,8 @@ hours on two cores. This script decides mutants with the tests one names instead
 mutant killed by a subset of the suite is killed by the suite, so its kills are kills; its survivors are triaged
 (killed by a new test, or argued equivalent) in this folder's lists.
 
-Run it inside mutmut's generated tree (``mutants/``, after ``mutmut run`` has generated it), with the mutant names
-on stdin::
+Run it inside mutmut's generated tree (``mutants/``, made by ``gen_mutants.py`` beside this file), with the mutant
+names on stdin::
 
     cd mutants && HYPOTHESIS_PROFILE=ci python ../docs/mutation/decide.py OUT.txt tests/x/test_a.py ... < names
 
